@@ -1,0 +1,160 @@
+"""Command line: run a grid, rebuild tables from a results directory, measure the harness.
+
+    run_bench.py --methods erm --datasets cmnist [--seeds 0 1 2] [--conflict-pcts 0.5 1 2 5] ...
+    run_bench.py report RESULTS_DIR [--format table|markdown|csv|latex] [--selection RULE]
+    run_bench.py perf [--device cpu|cuda] [--quick]
+
+Every bad input ends in one line `error: ...` that says what is wrong and how to fix it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.imports import check_project_package
+
+SUBCOMMANDS = ("report", "perf")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad flags as BenchError (one line) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BenchError(f"{message} (see {self.prog} --help)")
+
+
+def run_parser() -> ArgumentParser:
+    from benchmark.config import BUDGETS, defaults
+    from benchmark.runner import BACKENDS
+    from benchmark.selection import RULES
+
+    d = defaults().get("run", {})
+    p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.",
+                       epilog="Subcommands: report RESULTS_DIR, perf. Run `run_bench.py report --help` for theirs.")
+    p.add_argument("--methods", nargs="+", default=d.get("methods", ["erm"]), help="method names or 'all' (default: %(default)s)")
+    p.add_argument("--datasets", nargs="+", default=d.get("datasets", ["cmnist"]), help="dataset names (default: %(default)s)")
+    p.add_argument("--seeds", nargs="+", type=int, default=d.get("seeds", [0, 1, 2]), help="job seeds (default: %(default)s)")
+    p.add_argument("--conflict-pcts", nargs="+", type=float, default=None,
+                   help="percent of bias-conflicting training samples (default: each dataset's standard ratios)")
+    p.add_argument("--budget", choices=BUDGETS, default=d.get("budget", "paper"),
+                   help="quick: a few hundred steps (smoke run); paper: the official step counts (default: %(default)s)")
+    p.add_argument("--device", default=d.get("device", "auto"), help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default=d.get("backend", "serial"), help="default: %(default)s")
+    p.add_argument("--jobs", type=int, default=None, help="local backend workers (default: one per GPU, or half the CPU cores)")
+    p.add_argument("--data-root", default=None, help="data root in torchvision's layout (default: $DEBIASBENCH_DATA, then the shipped MNIST)")
+    p.add_argument("--results-dir", default=d.get("results_dir", "results"), help="default: %(default)s")
+    p.add_argument("--config", default=None, help="YAML with `methods: {name: {...}}` and `datasets: {name: {...}}` overrides")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyperparameter (optimizer.lr=0.01) or dataset option (cmnist.valid_fraction=0.1); "
+                        "v1,v2 expands the grid")
+    p.add_argument("--selection", choices=RULES, default=d.get("selection", "last"), help="checkpoint rule of the final table (default: %(default)s)")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "latex"), default="table", help="final table format")
+    p.add_argument("--list", action="store_true", help="list methods, datasets and paper tables, then exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
+    return p
+
+
+def list_registry() -> str:
+    from benchmark.config import CONFIG_ROOT, dataset_config, load_yaml
+    from benchmark.imports import project_packages
+
+    datasets_pkg, methods_pkg = project_packages()
+    lines = ["methods:"]
+    for name, cls in sorted(methods_pkg.METHODS.items()):
+        lines.append(f"  {name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    lines.append("datasets:")
+    for name, entry in sorted(datasets_pkg.DATASETS.items()):
+        pcts = " ".join(f"{p:g}" for p in dataset_config(name).get("conflict_pcts", []))
+        lines.append(f"  {name:<14} {entry.description} [conflict %: {pcts}]")
+    lines.append("paper tables:")
+    for path in sorted((CONFIG_ROOT / "paper").glob("*.yaml")):
+        lines.append(f"  {path.stem:<14} {load_yaml(path).get('title', '')}")
+    return "\n".join(lines)
+
+
+def _resolve_names(requested: list[str], registered: dict[str, Any], kind: str) -> list[str]:
+    """Validate names; `all` means every registered one except test fixtures."""
+    if requested == ["all"]:
+        return sorted(n for n, entry in registered.items() if not getattr(entry, "fixture", False))
+    unknown = [n for n in requested if n not in registered]
+    if unknown:
+        raise BenchError(f"unknown {kind} {unknown[0]!r}; registered {kind}s: {', '.join(sorted(registered))}")
+    return list(dict.fromkeys(requested))
+
+
+def cmd_run(argv: list[str]) -> int:
+    from benchmark.config import load_yaml, parse_sets
+    from benchmark.imports import project_packages
+    from benchmark.jobs import canonical, expand_grid
+    from benchmark.report import build_table, render
+    from benchmark.runner import expected_vs_found, run_grid, runtime_options
+    from benchmark.store import Store
+
+    args = run_parser().parse_args(argv)
+    if args.list:
+        print(list_registry())
+        return 0
+    datasets_pkg, methods_pkg = project_packages()
+    methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
+    dataset_names = _resolve_names(args.datasets, datasets_pkg.DATASETS, "dataset")
+    user = load_yaml(Path(args.config)) if args.config else {}
+    jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user)
+    from benchmark.harness import resolve_device
+
+    resolve_device(args.device)
+    store = Store(args.results_dir)
+    runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes)
+    progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
+    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress)
+    records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
+    status = expected_vs_found(jobs, store)
+    expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
+    print(render(build_table(records, args.selection, "test", expected), args.format))
+    failed = summary["failed"]
+    print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, {len(failed)} failed"
+          + (f" (reasons in {store.root / 'failed'})" if failed else ""), file=sys.stderr)
+    for job, reason in failed:
+        print(f"  failed: {job.label}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_report(argv: list[str]) -> int:
+    from benchmark.report import FORMATS, report_dir
+    from benchmark.selection import RULES
+
+    p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).")
+    p.add_argument("results_dir")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--selection", choices=RULES, default="last")
+    p.add_argument("--split", choices=("test", "valid"), default="test")
+    args = p.parse_args(argv)
+    print(report_dir(args.results_dir, args.format, args.selection, args.split))
+    return 0
+
+
+def cmd_perf(argv: list[str]) -> int:
+    from benchmark.perf import main as perf_main
+
+    return perf_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        check_project_package("datasets")
+        check_project_package("methods")
+        if argv and argv[0] in SUBCOMMANDS:
+            return {"report": cmd_report, "perf": cmd_perf}[argv[0]](argv[1:])
+        return cmd_run(argv)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are stored; rerun the same command to resume the rest", file=sys.stderr)
+        return 130

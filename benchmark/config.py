@@ -1,0 +1,131 @@
+"""Configuration: YAML files under configs/, merged with --config and --set overrides.
+
+A method's hyperparameters for one dataset resolve in this order, later winning:
+configs/defaults.yaml `method` -> configs/methods/<m>.yaml `defaults` -> its `kinds.<input kind>`
+section when it has no section for the dataset, else its `datasets.<dataset>` section -> its
+`budgets.<budget>` section -> the --config file's `methods.<m>` -> --set key=value.
+Dataset options resolve from configs/datasets/<d>.yaml `options`, then the --config file's
+`datasets.<d>`, then --set <d>.key=value.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import BenchError
+
+CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
+BUDGETS = ("quick", "paper")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; any problem is one clear error naming the file."""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise BenchError(f"config file {path} does not exist") from None
+    except OSError as e:
+        raise BenchError(f"cannot read config file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise BenchError(f"config file {path} is not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BenchError(f"config file {path} must hold a mapping (key: value), got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def defaults() -> dict[str, Any]:
+    return load_yaml(CONFIG_ROOT / "defaults.yaml")
+
+
+def dataset_config(name: str) -> dict[str, Any]:
+    """configs/datasets/<name>.yaml: standard conflict_pcts, input kind, default options."""
+    path = CONFIG_ROOT / "datasets" / f"{name}.yaml"
+    if not path.exists():
+        raise BenchError(f"dataset {name!r} has no config: add configs/datasets/{name}.yaml")
+    cfg = load_yaml(path)
+    cfg.setdefault("options", {})
+    return cfg
+
+
+def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring)."""
+    if budget not in BUDGETS:
+        raise BenchError(f"unknown budget {budget!r}: use one of {', '.join(BUDGETS)}")
+    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    hp = deep_merge(defaults().get("method", {}), cfg.get("defaults", {}))
+    sections = cfg.get("datasets") or {}
+    if dataset in sections:
+        hp = deep_merge(hp, sections[dataset])
+    else:
+        kind = dataset_config(dataset).get("input_kind", "small")
+        hp = deep_merge(hp, (cfg.get("kinds") or {}).get(kind, {}))
+    hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
+    return deep_merge(hp, ((user or {}).get("methods") or {}).get(method, {}))
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as YAML scalar: numbers, booleans, lists in [..] stay typed."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_sets(items: list[str]) -> list[tuple[str, list[Any]]]:
+    """`key=v1,v2` -> (key, [v1, v2]); a comma-separated list expands the grid."""
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw.strip():
+            raise BenchError(f"malformed --set {item!r}: write key=value, e.g. --set optimizer.lr=0.001 or --set cmnist.valid_fraction=0.1")
+        if raw.strip().startswith("["):
+            values = [parse_value(raw)]
+        else:
+            values = [parse_value(v.strip()) for v in raw.split(",")]
+        out.append((key, values))
+    return out
+
+
+def has_path(tree: dict[str, Any], dotted: str) -> bool:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def set_combinations(sets: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    """Every combination of the --set values: one dict key -> value per grid point."""
+    if not sets:
+        return [{}]
+    keys = [k for k, _ in sets]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in sets))]

@@ -1,0 +1,376 @@
+"""The one training harness: runs a method's stages on a device, evaluates, checkpoints.
+
+Data lives on the device as uint8; batches are drawn by index on the device and normalised
+there. Nothing in a step waits on the host: logs accumulate on the device and are read every
+`log_every` steps, where a non-finite loss is caught. A method sees `Batch(x, y, index)` and
+`TrainSet` only; the bias attribute stays here, for evaluation.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benchmark.errors import BenchError, NonFiniteLossError
+from benchmark.metrics import group_counts
+from datasets.base import BiasedData
+from methods.base import Batch, Method, Stage, TrainSet
+
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Interrupted(Exception):
+    """Raised when `stop_after_steps` is reached (tests use it to simulate a killed job)."""
+
+
+@dataclass
+class RuntimeOptions:
+    """How a job runs; none of this changes its result, so none of it is in the job id."""
+
+    device: str = "auto"
+    log_every: int = 100
+    checkpoint_seconds: float = 300.0
+    eval_batch_size: int = 2048
+    checkpoint_path: Path | None = None
+    log: Callable[[dict[str, Any]], None] | None = None
+    progress: bool = False
+    stop_after_steps: int | None = None
+    max_stage_steps: int | None = None  # caps every loss stage (tests step each stage a few times)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; `cuda` and `cuda:N` fail clearly without a GPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BenchError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu or auto")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class DeviceData:
+    """Every split on the device as uint8, with on-device normalisation."""
+
+    def __init__(self, data: BiasedData, device: torch.device):
+        self.info = data.info
+        self.device = device
+        self.splits = {name: (s.x.to(device), s.y.to(device), s.bias.to(device)) for name, s in data.splits.items()}
+        shape = (1, -1, 1, 1)
+        mean = torch.tensor(self.info.mean, device=device, dtype=torch.float32).view(shape)
+        std = torch.tensor(self.info.std, device=device, dtype=torch.float32).view(shape)
+        self.scale = 1.0 / (std * 255.0)
+        self.shift = -mean / std
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """uint8 images -> float, scaled to [0, 1] and normalised by the dataset's mean/std (one fused op)."""
+        return torch.addcmul(self.shift, x.float(), self.scale)
+
+    def train_batch(self, index: Tensor) -> Batch:
+        x, y, _ = self.splits["train"]
+        return Batch(self.prepare(x[index]), y[index], index)
+
+    def train_set(self) -> TrainSet:
+        x, y, _ = self.splits["train"]
+        return TrainSet(x, y, self.prepare)
+
+    def aligned_mask(self) -> list[bool]:
+        c, b = self.info.num_classes, self.info.num_bias
+        ys = torch.arange(c).repeat_interleave(b)
+        bs = torch.arange(b).repeat(c)
+        return self.info.is_aligned(ys, bs).tolist()
+
+
+class EpochSampler:
+    """Shuffled epochs drawn on the device; the last partial batch is kept unless `drop_last`."""
+
+    def __init__(self, n: int, batch_size: int, drop_last: bool, generator: torch.Generator):
+        if batch_size > n and drop_last:
+            raise BenchError(f"batch size {batch_size} exceeds the {n} training samples with drop_last")
+        self.n, self.batch_size, self.drop_last, self.generator = n, batch_size, drop_last, generator
+        self.perm: Tensor | None = None
+        self.pos = 0
+
+    def next(self) -> Tensor:
+        end = self.pos + self.batch_size
+        if self.perm is None or self.pos >= self.n or (self.drop_last and end > self.n):
+            self.perm = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
+            self.pos, end = 0, self.batch_size
+        index = self.perm[self.pos:end]
+        self.pos = end
+        return index
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.perm, self.pos = state["perm"], state["pos"]
+
+
+class WeightedSampler:
+    """Batches drawn with replacement in proportion to per-sample weights."""
+
+    def __init__(self, weights: Tensor, batch_size: int, generator: torch.Generator):
+        self.weights, self.batch_size, self.generator = weights.float(), batch_size, generator
+
+    def next(self) -> Tensor:
+        return torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass
+class RunResult:
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    group_total: dict[str, list[int]] = field(default_factory=dict)
+    aligned: list[bool] = field(default_factory=list)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    final_stage: str = ""
+    sparsity: dict[str, float] | None = None
+    resumed_from_step: int = 0
+
+
+class Harness:
+    """Runs one method on one dataset; see `run`."""
+
+    def __init__(self, method: Method, data: BiasedData, seed: int, eval_every: int = 0, amp: str = "off",
+                 runtime: RuntimeOptions | None = None):
+        self.method, self.seed, self.eval_every = method, seed, int(eval_every)
+        self.rt = runtime or RuntimeOptions()
+        self.device = method.device
+        self.data = DeviceData(data, self.device)
+        if amp not in AMP_DTYPES:
+            raise BenchError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
+        self.amp_dtype = AMP_DTYPES[amp] if self.device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.stages = method.stages()
+        if self.rt.max_stage_steps is not None:
+            for stage in self.stages:
+                stage.steps = min(stage.steps, self.rt.max_stage_steps)
+        self.result = RunResult(aligned=self.data.aligned_mask(), final_stage=self._final_stage())
+        self.position = {"stage": 0, "step": 0, "global_step": 0}
+        self.sampler: EpochSampler | WeightedSampler | None = None
+        self.last_checkpoint = time.monotonic()
+        self.bar = None
+
+    def _final_stage(self) -> str:
+        evaluated = [s.name for s in self.stages if s.evaluate and s.loss is not None]
+        if not evaluated:
+            raise BenchError(f"method {self.method.name} has no evaluated loss stage")
+        return evaluated[-1]
+
+    # ----- evaluation -------------------------------------------------------------------
+    @torch.inference_mode()
+    def evaluate_split(self, split: str) -> tuple[list[int], list[int]]:
+        x, y, bias = self.data.splits[split]
+        preds = []
+        with self._autocast():
+            for start in range(0, len(y), self.rt.eval_batch_size):
+                preds.append(self.method.predict(self.data.prepare(x[start:start + self.rt.eval_batch_size])).argmax(1))
+        info = self.data.info
+        correct, total = group_counts(torch.cat(preds), y, bias, info.num_classes, info.num_bias)
+        return correct.tolist(), total.tolist()
+
+    def evaluate(self, stage: Stage, step: int) -> None:
+        self.method.models.eval()
+        entry: dict[str, Any] = {"stage": stage.name, "step": step, "global_step": self.position["global_step"]}
+        for split in ("valid", "test"):
+            if split in self.data.splits:
+                correct, total = self.evaluate_split(split)
+                entry[split] = correct
+                self.result.group_total[split] = total
+        self.result.curve.append(entry)
+        self.method.models.train()
+        self._log({"event": "eval", **entry})
+
+    # ----- checkpoints ------------------------------------------------------------------
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
+                 "sampler": self.generator.get_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _set_rng_state(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(state["numpy"])
+        random.setstate(state["random"])
+        self.generator.set_state(state["sampler"])
+        if "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def save_checkpoint(self) -> None:
+        path = self.rt.checkpoint_path
+        if path is None:
+            return
+        m = self.method
+        state = {
+            "position": dict(self.position),
+            "models": m.models.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in m.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "method": m.extra_state(),
+            "sampler": self.sampler.state_dict() if self.sampler else None,
+            "rng": self._rng_state(),
+            "result": self.result,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        self.last_checkpoint = time.monotonic()
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        path = self.rt.checkpoint_path
+        if path is None or not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception:  # a checkpoint cut short by a kill: start over
+            return None
+        m = self.method
+        m.models.load_state_dict(state["models"])
+        for k, o in m.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in m.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        self.scaler.load_state_dict(state["scaler"])
+        m.load_extra_state(state["method"])
+        self._set_rng_state(state["rng"])
+        self.position = state["position"]
+        self.result = state["result"]
+        self.result.resumed_from_step = self.position["global_step"]
+        return state
+
+    # ----- training ---------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.rt.log is not None:
+            self.rt.log(record)
+
+    def _make_sampler(self, stage: Stage) -> EpochSampler | WeightedSampler:
+        if stage.sample_weights is not None:
+            return WeightedSampler(stage.sample_weights().to(self.device), stage.batch_size, self.generator)
+        return EpochSampler(len(self.data.splits["train"][1]), stage.batch_size, stage.drop_last, self.generator)
+
+    def _flush(self, stage: Stage, step: int, sums: dict[str, Tensor], count: int) -> None:
+        """Read the accumulated logs (the only host sync of the loop); fail on a non-finite loss."""
+        keys = list(sums)
+        values = torch.stack([sums[k] for k in keys]).tolist() if keys else []
+        record = {k: v / count for k, v in zip(keys, values)}
+        if not all(np.isfinite(v) for v in record.values()):
+            bad = ", ".join(k for k, v in record.items() if not np.isfinite(v))
+            raise NonFiniteLossError(
+                f"non-finite {bad} in stage {stage.name!r} between steps {step - count + 1} and {step}: "
+                f"lower the learning rate or try --set amp=off"
+            )
+        self._log({"event": "train", "stage": stage.name, "step": step, **record})
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
+            self.bar.update(count)
+
+    def _train_stage(self, stage: Stage, start: int) -> None:
+        m = self.method
+        names = stage.optimizers or tuple(m.optimizers)
+        optimizers = [m.optimizers[n] for n in names]
+        schedulers = [m.schedulers[n] for n in names if n in m.schedulers]
+        m.models.train()
+        sums: dict[str, Tensor] = {}
+        count = 0
+        scaler = self.scaler
+        for step in range(start, stage.steps):
+            batch = self.data.train_batch(self.sampler.next())
+            with self._autocast():
+                out = stage.loss(batch)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            scaler.scale(out["loss"]).backward()
+            for opt in optimizers:
+                scaler.step(opt)
+            scaler.update()
+            for sched in schedulers:
+                sched.step()
+            for k, v in out.items():
+                v = v.detach().float()
+                sums[k] = sums[k] + v if k in sums else v
+            count += 1
+            done = step + 1
+            self.position.update(step=done, global_step=self.position["global_step"] + 1)
+            if stage.evaluate and ((self.eval_every and done % self.eval_every == 0) or done == stage.steps):
+                self.evaluate(stage, done)
+            if done % self.rt.log_every == 0 or done == stage.steps:
+                self._flush(stage, done, sums, count)
+                sums, count = {}, 0
+                if time.monotonic() - self.last_checkpoint > self.rt.checkpoint_seconds:
+                    self.save_checkpoint()
+            if self.rt.stop_after_steps is not None and self.position["global_step"] >= self.rt.stop_after_steps:
+                if count:
+                    self._flush(stage, done, sums, count)
+                self.save_checkpoint()
+                raise Interrupted(f"stopped after {self.position['global_step']} steps")
+
+    def run(self) -> RunResult:
+        """Run every stage from the last checkpoint (or the start) and return the curve."""
+        state = self.load_checkpoint()
+        total = sum(s.steps for s in self.stages if s.loss is not None)
+        if self.rt.progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=self.position["global_step"], desc=f"{self.method.name}", leave=False,
+                            unit="step", dynamic_ncols=True)
+        try:
+            for i in range(self.position["stage"], len(self.stages)):
+                stage = self.stages[i]
+                start = self.position["step"] if i == self.position["stage"] else 0
+                self.position.update(stage=i, step=start)
+                began = time.perf_counter()
+                if stage.run is not None:
+                    if start == 0:
+                        with self._autocast():
+                            stage.run(self.data.train_set())
+                else:
+                    resumed = state is not None and i == state["position"]["stage"] and state["sampler"] is not None
+                    self.sampler = self._make_sampler(stage)
+                    if resumed:
+                        self.sampler.load_state_dict(state["sampler"])
+                    self._train_stage(stage, start)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                seconds = time.perf_counter() - began
+                prev = self.result.timings.get(stage.name, {"seconds": 0.0, "steps": 0})
+                ran = stage.steps - start if stage.loss is not None else 0
+                self.result.timings[stage.name] = {"seconds": prev["seconds"] + seconds, "steps": prev["steps"] + ran}
+                self.position.update(stage=i + 1, step=0)
+                self.sampler = None
+                self.save_checkpoint()
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        self.result.sparsity = self.method.sparsity()
+        return self.result

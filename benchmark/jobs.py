@@ -1,0 +1,120 @@
+"""Jobs: one (method, dataset, conflict_pct, seed, budget, hparams) each, with a stable id.
+
+The id hashes everything that changes the result (the five fields, the resolved method
+hyperparameters and dataset options, the result-format version) and nothing that does not
+(device, paths, backend, logging and checkpoint intervals).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark import RESULT_FORMAT_VERSION
+from benchmark.config import CONFIG_ROOT, dataset_config, has_path, method_hparams, set_combinations, set_path
+from benchmark.errors import BenchError
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Job:
+    method: str
+    dataset: str
+    conflict_pct: float
+    seed: int
+    budget: str
+    hparams_json: str = field(repr=False)
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """{"method": resolved method hyperparameters, "dataset": dataset options}."""
+        return json.loads(self.hparams_json)
+
+    @property
+    def id(self) -> str:
+        key = {
+            "format": RESULT_FORMAT_VERSION, "method": self.method, "dataset": self.dataset,
+            "conflict_pct": self.conflict_pct, "seed": self.seed, "budget": self.budget, "hparams": self.hparams,
+        }
+        return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        """File-name stem: readable fields, then the id."""
+        return f"{self.method}_{self.dataset}_c{self.conflict_pct:g}_s{self.seed}_{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} on {self.dataset} ({self.conflict_pct:g}% conflicting, seed {self.seed})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
+                "seed": self.seed, "budget": self.budget, "hparams": self.hparams}
+
+
+def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str, Any],
+                point: dict[str, Any], used: set[str]) -> None:
+    for key, value in point.items():
+        head, _, rest = key.partition(".")
+        if rest and dataset_config_exists(head):
+            if head == dataset:
+                if rest not in options:
+                    raise BenchError(f"--set {key}: dataset {dataset} has no option {rest!r}; its options: {', '.join(sorted(options)) or 'none'}")
+                options[rest] = value
+                used.add(key)
+        elif has_path(hp, key):
+            set_path(hp, key, value)
+            used.add(key)
+
+
+def dataset_config_exists(name: str) -> bool:
+    return (CONFIG_ROOT / "datasets" / f"{name}.yaml").exists()
+
+
+def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:
+    allowed = dcfg.get("allowed_conflict_pcts")
+    if allowed and float(pct) not in [float(a) for a in allowed]:
+        raise BenchError(f"{dataset} exists only at conflict_pct {' '.join(f'{float(a):g}' for a in allowed)}, got {pct:g}")
+    if not 0 < pct < 100:
+        raise BenchError(f"conflict_pct must be a percentage in (0, 100), got {pct:g} (the papers use 0.5 1 2 5)")
+
+
+def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
+                budget: str, sets: list[tuple[str, list[Any]]] | None = None,
+                user: dict[str, Any] | None = None) -> list[Job]:
+    """The product of the CLI lists (and of every comma-separated --set value), as Jobs."""
+    jobs: list[Job] = []
+    used: set[str] = set()
+    points = set_combinations(sets or [])
+    for dataset in datasets:
+        dcfg = dataset_config(dataset)
+        pcts = conflict_pcts if conflict_pcts else dcfg.get("conflict_pcts", [])
+        if not pcts:
+            raise BenchError(f"dataset {dataset} declares no standard conflict_pcts: pass --conflict-pcts")
+        for pct in pcts:
+            check_conflict_pct(dataset, float(pct), dcfg)
+        base_options = {**dcfg["options"], **(((user or {}).get("datasets") or {}).get(dataset) or {})}
+        for method in methods:
+            base_hp = method_hparams(method, dataset, budget, user)
+            for point in points:
+                hp = json.loads(json.dumps(base_hp))
+                options = dict(base_options)
+                _apply_sets(method, dataset, hp, options, point, used)
+                for pct in pcts:
+                    for seed in seeds:
+                        payload = canonical({"method": hp, "dataset": options})
+                        jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))
+    unused = [k for k, _ in (sets or []) if k not in used]
+    if unused:
+        raise BenchError(
+            f"--set {unused[0]}: no selected method has a hyperparameter {unused[0]!r} and it names no dataset option; "
+            f"see configs/methods/*.yaml for method keys, or write <dataset>.<option>"
+        )
+    unique: dict[str, Job] = {}
+    for job in jobs:
+        unique.setdefault(job.id, job)
+    return list(unique.values())

@@ -1,0 +1,220 @@
+"""Accuracy tables from stored results: mean ± std over seeds per (dataset, conflict_pct, method).
+
+Every table says which split, which checkpoint-selection rule and which budget produced it, and
+puts the published number (configs/paper/*.yaml) beside ours where one exists. Cells that were
+expected but have no result say why (failed, missing) instead of staying silently empty.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.config import CONFIG_ROOT, load_yaml
+from benchmark.errors import BenchError
+from benchmark.jobs import canonical
+from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
+from benchmark.selection import RULE_CAPTIONS, require_rule
+
+FORMATS = ("table", "markdown", "csv", "latex")
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.DataFrame:
+    """One row per job: its identity, its variant (hyperparameters) and its metrics in percent."""
+    rows = []
+    for rec in records:
+        job = rec["job"]
+        metrics = require_rule(rec, rule)
+        if split not in metrics:
+            raise BenchError(f"results of {job['dataset']} have no {split!r} split")
+        m = metrics[split]
+        row = {
+            "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
+            "seed": job["seed"], "budget": job["budget"], "hparams": canonical(job["hparams"]),
+            **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
+            "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
+            "wall_seconds": rec.get("wall_seconds", math.nan),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def variant_labels(df: pd.DataFrame) -> dict[str, str]:
+    """A short label per hyperparameter setting: the budget when budgets differ, and the keys
+    whose values differ between settings of the same (method, dataset, budget)."""
+    labels: dict[str, str] = {}
+    for _, group in df.groupby(["dataset", "method"]):
+        budgets = dict(zip(group["hparams"], group["budget"]))
+        flat = {h: flatten(json.loads(h)) for h in budgets}
+        keys: set[str] = set()
+        for budget in set(budgets.values()):
+            same = [flat[h] for h, b in budgets.items() if b == budget]
+            keys |= {k for v in same for k in v if len({str(w.get(k)) for w in same}) > 1}
+        for h in budgets:
+            parts = [f"budget={budgets[h]}"] if len(set(budgets.values())) > 1 else []
+            parts += [f"{k.split('.', 1)[1]}={flat[h].get(k)}" for k in sorted(keys)]
+            labels[h] = ", ".join(parts)
+    return labels
+
+
+def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:
+    """Published numbers from configs/paper/*.yaml: {(dataset, method, pct, metric): (mean, std)}, {dataset: source}."""
+    values: dict[tuple[str, str, float, str], tuple[float, float | None]] = {}
+    sources: dict[str, str] = {}
+    for path in sorted((CONFIG_ROOT / "paper").glob("*.yaml")):
+        cfg = load_yaml(path)
+        dataset, metric = cfg.get("dataset"), cfg.get("metric")
+        for method, cells in (cfg.get("published") or {}).items():
+            for pct, cell in (cells or {}).items():
+                if cell is None:
+                    continue
+                mean, std = (cell + [None])[:2] if isinstance(cell, list) else (cell, None)
+                key = (dataset, method, float(pct), metric)
+                if key not in values:
+                    values[key] = (float(mean), None if std is None else float(std))
+                    sources.setdefault(dataset, f"{cfg.get('source', path.stem)} [{path.stem}]")
+    return values, sources
+
+
+def fmt_mean_std(mean: float, std: float, n: int) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+
+
+@dataclass
+class Table:
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+    numeric: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
+                expected: list[dict[str, Any]] | None = None) -> Table:
+    """Aggregate records (and the jobs expected but absent, with their status) into a Table."""
+    df = frame(records, rule, split) if records else pd.DataFrame(columns=["dataset", "conflict_pct", "method", "hparams", "budget", "seed"])
+    labels = variant_labels(df) if len(df) else {}
+    df["variant"] = df["hparams"].map(labels) if len(df) else []
+    status: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for e in expected or []:
+        status[(e["dataset"], float(e["conflict_pct"]), e["method"], labels.get(e["hparams"], ""))][e["status"].split(":")[0]] += 1
+    paper, sources = paper_numbers()
+    show_sparsity = bool(len(df)) and df["sparsity"].notna().any()
+    show_variant = bool(len(df)) and (df["variant"] != "").any()
+    metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
+    columns = ["dataset", "conflict %", "method"] + (["variant"] if show_variant else []) + ["n"] + metric_cols
+    columns += (["sparsity"] if show_sparsity else []) + ["paper unbiased (Δ)"]
+    keys = set(status)
+    if len(df):
+        keys |= set(df.groupby(["dataset", "conflict_pct", "method", "variant"]).groups)
+    rows, numeric = [], []
+    for key in sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3])):
+        dataset, pct, method, variant = key
+        g = df[(df["dataset"] == dataset) & (df["conflict_pct"] == pct) & (df["method"] == method) & (df["variant"] == variant)] if len(df) else df
+        n = len(g)
+        stat = {m: (float(g[m].mean()) if n else math.nan, float(g[m].std(ddof=1)) if n > 1 else 0.0) for m in METRIC_NAMES + ("sparsity",)}
+        row = [dataset, f"{pct:g}", method] + ([variant] if show_variant else [])
+        counts = status.get(key, {})
+        missing = {k: v for k, v in counts.items() if k != "done" and v}
+        row.append(f"{n}" + ("" if not missing else " (" + ", ".join(f"{v} {k}" for k, v in sorted(missing.items())) + ")"))
+        row += [fmt_mean_std(*stat[m], n) for m in METRIC_NAMES]
+        if show_sparsity:
+            row.append(fmt_mean_std(*stat["sparsity"], n))
+        pub = paper.get((dataset, method, pct, "unbiased_acc"))
+        if pub is None:
+            row.append("")
+        else:
+            pub_txt = f"{pub[0]:.2f}" + (f" ± {pub[1]:.2f}" if pub[1] is not None else "")
+            delta = stat["unbiased_acc"][0] - pub[0]
+            row.append(pub_txt + ("" if math.isnan(delta) else f" ({delta:+.2f})"))
+        rows.append(row)
+        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "variant": variant, "n": n,
+                        **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
+                        **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}),
+                        "paper_unbiased_acc": pub[0] if pub else math.nan,
+                        "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan})
+    budgets = sorted(set(df["budget"])) if len(df) else []
+    caption = (f"{split.capitalize()} accuracy (%), mean ± sample std over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
+               f"budget: {', '.join(budgets) or 'n/a'}.")
+    notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
+    notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
+                 "mean over bias-aligned/-conflicting groups; overall = all samples.")
+    if "quick" in budgets:
+        notes.append("budget quick is a smoke run, not the papers' step counts: do not compare it with the paper column.")
+    return Table(caption, columns, rows, notes, pd.DataFrame(numeric))
+
+
+def _text(table: Table, sep: str = "  ") -> str:
+    widths = [max(len(c), *(len(r[i]) for r in table.rows)) if table.rows else len(c) for i, c in enumerate(table.columns)]
+    line = lambda cells: sep.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [table.caption, line(table.columns), line(["-" * w for w in widths])]
+    out += [line(r) for r in table.rows]
+    return "\n".join(out + [f"  {n}" for n in table.notes])
+
+
+def _markdown(table: Table) -> str:
+    out = [f"**{table.caption}**", "", "| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in table.rows]
+    return "\n".join(out + [""] + [f"- {n}" for n in table.notes])
+
+
+def _latex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"), ("Δ", r"$\Delta$")):
+        s = s.replace(a, b)
+    return s
+
+
+def _latex(table: Table) -> str:
+    cols = "l" * 3 + "r" * (len(table.columns) - 3)
+    out = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(table.caption)}}}",
+           rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    out += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in table.rows]
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out)
+
+
+def render(table: Table, fmt: str = "table") -> str:
+    if fmt == "table":
+        return _text(table)
+    if fmt == "markdown":
+        return _markdown(table)
+    if fmt == "latex":
+        return _latex(table)
+    if fmt == "csv":
+        buf = io.StringIO()
+        table.numeric.to_csv(buf, index=False, float_format="%.4f")
+        return buf.getvalue()
+    raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+
+
+def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test") -> str:
+    """The tables of every stored result under a results directory (the `report` subcommand)."""
+    from benchmark.store import Store
+
+    root = Path(results_dir)
+    if not (root / "jobs").is_dir() and not (root / "failed").is_dir():
+        raise BenchError(f"{root} holds no results (no jobs/ folder): pass the --results-dir of a run")
+    store = Store(root, create=False)
+    records = store.results()
+    failed = [{**f["job"], "hparams": canonical(f["job"]["hparams"]), "status": "failed"} for f in store.failures()]
+    done = [{**r["job"], "hparams": canonical(r["job"]["hparams"]), "status": "done"} for r in records]
+    return render(build_table(records, rule, split, done + failed), fmt)

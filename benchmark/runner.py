@@ -1,0 +1,193 @@
+"""The runner: skip jobs already in the store, run the rest on a backend, one job function.
+
+Backends: `serial` (in this process, with a progress bar per job) and `local` (a joblib process
+pool: one worker per visible GPU, or --jobs CPU workers). Every backend calls `run_job`, which
+loads the data, builds the method, runs the harness and writes the result or the failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from functools import lru_cache
+from typing import Any, Iterable
+
+import torch
+
+from benchmark import RESULT_FORMAT_VERSION
+from benchmark.environment import environment
+from benchmark.errors import BenchError
+from benchmark.harness import Harness, RuntimeOptions, resolve_device, seed_everything
+from benchmark.imports import project_packages
+from benchmark.jobs import Job, canonical
+from benchmark.selection import select_all
+from benchmark.store import Store
+
+BACKENDS = ("serial", "local")
+
+
+@lru_cache(maxsize=1)
+def _load_data(dataset: str, conflict_pct: float, root: str | None, options_json: str):
+    datasets_pkg, _ = project_packages()
+    return datasets_pkg.load(dataset, conflict_pct, root=root, **json.loads(options_json))
+
+
+def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float) -> dict[str, Any]:
+    timings = {
+        stage: {**t, "steps_per_sec": (t["steps"] / t["seconds"]) if t["steps"] and t["seconds"] > 0 else None}
+        for stage, t in result.timings.items()
+    }
+    return {
+        "format": RESULT_FORMAT_VERSION,
+        "job": job.describe(),
+        "status": "done",
+        "metrics": select_all(result.curve, result.group_total, result.aligned, result.final_stage),
+        "sparsity": result.sparsity,
+        "final_stage": result.final_stage,
+        "curve": result.curve,
+        "group_total": result.group_total,
+        "aligned_groups": result.aligned,
+        "group_shape": [data.info.num_classes, data.info.num_bias],
+        "timings": timings,
+        "wall_seconds": wall,
+        "resumed_from_step": result.resumed_from_step,
+        "dataset_fingerprint": data.fingerprint,
+        "environment": environment(device),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None = None) -> dict[str, Any]:
+    """Run one job to completion (resuming from its checkpoint) and store its result or failure."""
+    store = Store(results_dir, create=False)
+    if store.is_done(job):
+        return {"id": job.id, "status": "skipped"}
+    started = time.perf_counter()
+    try:
+        _, methods_pkg = project_packages()
+        device = resolve_device(runtime.get("device", "auto"))
+        hp = job.hparams
+        data = _load_data(job.dataset, job.conflict_pct, data_root, canonical(hp["dataset"]))
+        seed_everything(job.seed)
+        method = methods_pkg.build(job.method, data.info, hp["method"], device)
+        options = RuntimeOptions(**{k: v for k, v in runtime.items() if k in RuntimeOptions.__dataclass_fields__})
+        options.checkpoint_path = store.checkpoint_path(job)
+        options.log = store.logger(job)
+        harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
+                          amp=hp["method"].get("amp", "off"), runtime=options)
+        result = harness.run()
+        record = _record(job, result, data, device, time.perf_counter() - started)
+        store.write_result(job, record)
+        test = record["metrics"]["last"]["test"]
+        return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}
+    except BenchError as e:
+        store.write_failure(job, str(e))
+        return {"id": job.id, "status": "failed", "reason": str(e)}
+    except Exception as e:  # any other crash fails this job only; the grid goes on
+        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        store.write_failure(job, reason, traceback.format_exc())
+        return {"id": job.id, "status": "failed", "reason": reason}
+
+
+def _local_workers(n_jobs: int | None, device: str) -> tuple[int, list[str]]:
+    """How many workers, and the device each job slot uses (round-robin over visible GPUs)."""
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return (n_jobs or len(gpus)), gpus
+    cpu = resolve_device(device) if device != "auto" else torch.device("cpu")
+    return (n_jobs or max(1, (os.cpu_count() or 1) // 2)), [str(cpu)]
+
+
+def _init_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None, threads: int) -> dict[str, Any]:
+    _init_threads(threads)
+    return run_job(job, results_dir, runtime, data_root)
+
+
+def preflight(jobs: list[Job], data_root: str | None) -> None:
+    """Load the data of the first pending job of each dataset, so that missing or corrupt data is
+    one clear error before anything runs rather than a failure of every job."""
+    seen = set()
+    for job in jobs:
+        if job.dataset not in seen:
+            seen.add(job.dataset)
+            _load_data(job.dataset, job.conflict_pct, data_root, canonical(job.hparams["dataset"]))
+
+
+def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
+             data_root: str | None = None, progress: bool = True, announce: bool = True) -> dict[str, Any]:
+    """Run every job not yet in the store; return counts and the failures."""
+    if backend not in BACKENDS:
+        raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)} (dask, ray and slurm come later)")
+    pending = [j for j in jobs if not store.is_done(j)]
+    preflight(pending, data_root)
+    if announce:
+        print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
+              file=sys.stderr)
+    summary: dict[str, Any] = {"total": len(jobs), "skipped": len(jobs) - len(pending), "done": 0, "failed": []}
+    bar = None
+    if progress and pending:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pending), desc="grid", unit="job", dynamic_ncols=True)
+
+    def account(job: Job, out: dict[str, Any]) -> None:
+        if out["status"] == "done":
+            summary["done"] += 1
+            if bar is not None:
+                bar.set_postfix_str(f"{job.method}/{job.dataset} c={job.conflict_pct:g} s={job.seed}: unbiased {100 * out['unbiased']:.1f}%")
+        elif out["status"] == "failed":
+            summary["failed"].append((job, out["reason"]))
+            if bar is not None:
+                bar.write(f"failed: {job.label}: {out['reason']}")
+        if bar is not None:
+            bar.update(1)
+
+    if backend == "serial":
+        for job in pending:
+            account(job, run_job(job, str(store.root), {**runtime, "progress": progress}, data_root))
+    else:
+        from joblib import Parallel, delayed
+
+        workers, devices = _local_workers(n_jobs, runtime.get("device", "auto"))
+        threads = max(1, (os.cpu_count() or 1) // workers) if devices[0] == "cpu" else 1
+        calls = [
+            delayed(_run_in_worker)(job, str(store.root), {**runtime, "device": devices[i % len(devices)], "progress": False},
+                                    data_root, threads)
+            for i, job in enumerate(pending)
+        ]
+        by_id = {j.id: j for j in pending}
+        for out in Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(calls):
+            account(by_id[out["id"]], out)
+    if bar is not None:
+        bar.close()
+    return summary
+
+
+def runtime_options(device: str, **overrides: Any) -> dict[str, Any]:
+    """Plain-dict RuntimeOptions (picklable for workers)."""
+    opts = asdict(RuntimeOptions(device=device))
+    opts.pop("checkpoint_path")
+    opts.pop("log")
+    opts.update(overrides)
+    return opts
+
+
+def expected_vs_found(jobs: Iterable[Job], store: Store) -> dict[str, str]:
+    """Job id -> 'done' | 'failed: reason' | 'missing', for reports that must explain empty cells."""
+    failures = {f["job"]["id"]: f["reason"] for f in store.failures()}
+    out = {}
+    for job in jobs:
+        if store.is_done(job):
+            out[job.id] = "done"
+        elif job.id in failures:
+            out[job.id] = f"failed: {failures[job.id]}"
+        else:
+            out[job.id] = "missing"
+    return out

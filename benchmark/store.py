@@ -1,0 +1,104 @@
+"""The results store: one JSON per finished job, written atomically; JSONL logs; checkpoints.
+
+Layout under the results directory:
+    jobs/<job name>.json        finished jobs (config, metrics, curve, timings, environment)
+    failed/<job name>.json      the last failure of a job (reason, traceback); cleared on success
+    logs/<job name>.jsonl       training and evaluation log lines
+    checkpoints/<job name>.pt   the in-flight job's last checkpoint; removed when it finishes
+A rerun skips every job whose JSON exists; a run killed at any moment loses at most the jobs in
+flight (and those resume from their checkpoints) and never leaves a half-written JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmark.errors import BenchError
+from benchmark.jobs import Job
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    def __init__(self, root: str | Path, create: bool = True):
+        self.root = Path(root)
+        if create:
+            self.check_writable()
+
+    def check_writable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test"):
+                pass
+        except OSError as e:
+            raise BenchError(f"results directory {self.root} is not writable ({e.strerror}): choose another with --results-dir") from None
+
+    def result_path(self, job: Job) -> Path:
+        return self.root / "jobs" / f"{job.name}.json"
+
+    def failure_path(self, job: Job) -> Path:
+        return self.root / "failed" / f"{job.name}.json"
+
+    def log_path(self, job: Job) -> Path:
+        return self.root / "logs" / f"{job.name}.jsonl"
+
+    def checkpoint_path(self, job: Job) -> Path:
+        return self.root / "checkpoints" / f"{job.name}.pt"
+
+    def is_done(self, job: Job) -> bool:
+        return self.result_path(job).exists()
+
+    def write_result(self, job: Job, record: dict[str, Any]) -> None:
+        write_json_atomic(self.result_path(job), record)
+        for stale in (self.failure_path(job), self.checkpoint_path(job)):
+            stale.unlink(missing_ok=True)
+
+    def write_failure(self, job: Job, reason: str, detail: str = "") -> None:
+        write_json_atomic(self.failure_path(job), {
+            "job": job.describe(), "status": "failed", "reason": reason, "detail": detail,
+            "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        })
+
+    def logger(self, job: Job) -> Callable[[dict[str, Any]], None]:
+        path = self.log_path(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def log(record: dict[str, Any]) -> None:
+            with open(path, "a") as f:
+                f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+
+        return log
+
+    def _read_dir(self, sub: str) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted((self.root / sub).glob("*.json")):
+            try:
+                with open(path) as f:
+                    out.append(json.load(f))
+            except (OSError, json.JSONDecodeError) as e:
+                raise BenchError(f"cannot read stored result {path}: {e}; delete it to rerun that job") from None
+        return out
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every finished job's record."""
+        return self._read_dir("jobs")
+
+    def failures(self) -> list[dict[str, Any]]:
+        return self._read_dir("failed")

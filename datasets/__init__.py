@@ -1,0 +1,13 @@
+"""DebiasBench datasets: a registry of loaders that all return a `BiasedData`.
+
+This top-level package is named `datasets`, like Hugging Face's `datasets`. Code in `benchmark/`
+imports it through `benchmark.imports.datasets_package()`, which refuses a foreign package.
+"""
+from datasets.base import DATASETS, BiasedData, DataInfo, Split, load, register_dataset
+
+__debiasbench__ = True
+
+# Importing each loader module registers it.
+from datasets import cmnist, cmnist_disent, synthetic  # noqa: E402,F401
+
+__all__ = ["DATASETS", "BiasedData", "DataInfo", "Split", "load", "register_dataset"]

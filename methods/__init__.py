@@ -1,0 +1,10 @@
+"""DebiasBench methods: a registry filled by `@register_method` when this package is imported."""
+from methods.base import Batch, Method, Stage, TrainSet
+from methods.registry import METHODS, build, register_method
+
+__debiasbench__ = True
+
+# Importing each method module registers it.
+from methods import erm  # noqa: E402,F401
+
+__all__ = ["METHODS", "Batch", "Method", "Stage", "TrainSet", "build", "register_method"]

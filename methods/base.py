@@ -1,0 +1,128 @@
+"""The method contract: models, optimisers, ordered stages, `predict`.
+
+A method says only what makes it different from ERM. The harness owns the loop, devices,
+AMP, sampling, logging, checkpoints and evaluation. What a method sees of the training data is
+`Batch(x, y, index)` in loss stages and a `TrainSet` (x, y, index) in once-per-stage functions:
+neither type has a bias field, and the harness builds both from the images and targets alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from datasets.base import DataInfo
+
+
+class Batch(NamedTuple):
+    """A training mini-batch: normalised images, targets, and dataset indices. No bias labels."""
+
+    x: Tensor
+    y: Tensor
+    index: Tensor
+
+
+class TrainSet:
+    """The whole training split as a method may see it (for mining, clustering, statistics).
+
+    Holds the normalised-on-demand images, the targets and nothing else; `batches()` walks the
+    split in order without augmentation.
+    """
+
+    __slots__ = ("_images", "y", "_prepare")
+
+    def __init__(self, images: Tensor, y: Tensor, prepare: Callable[[Tensor], Tensor]):
+        self._images = images
+        self.y = y
+        self._prepare = prepare
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batches(self, batch_size: int = 1024) -> Iterator[Batch]:
+        for start in range(0, len(self.y), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(self.y)), device=self.y.device)
+            yield Batch(self._prepare(self._images[index]), self.y[index], index)
+
+
+LossFn = Callable[[Batch], dict[str, Tensor]]
+
+
+@dataclass
+class Stage:
+    """One stage of a method.
+
+    A loss stage runs `steps` optimiser steps of `loss(batch)` (which returns {"loss": ..., other
+    logs}) and steps the optimisers named in `optimizers` (all of the method's when empty). A
+    once-only stage runs `run(train_set)` instead (mining, clustering). `sample_weights`, when
+    given, returns per-sample weights over the training split and batches are drawn from them
+    with replacement; otherwise batches walk shuffled epochs (`drop_last` as the official code).
+    `evaluate` marks stages whose evaluations count for checkpoint selection.
+    """
+
+    name: str
+    steps: int = 0
+    loss: LossFn | None = None
+    run: Callable[[TrainSet], None] | None = None
+    batch_size: int = 256
+    optimizers: tuple[str, ...] = ()
+    drop_last: bool = False
+    sample_weights: Callable[[], Tensor] | None = None
+    evaluate: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.loss is None) == (self.run is None):
+            raise ValueError(f"stage {self.name!r} needs exactly one of `loss` or `run`")
+
+
+class Method:
+    """Base class: subclasses build models/optimisers in `setup` and list their `stages`.
+
+    `self.hparams` holds the method's resolved hyperparameters (configs/methods/<name>.yaml),
+    `self.info` the dataset's `DataInfo`. State listed in `state_keys` (tensor attributes such
+    as per-sample statistics) is checkpointed with the models and optimisers.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    state_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, info: DataInfo, hparams: dict[str, Any], device: torch.device):
+        self.info = info
+        self.hparams = hparams
+        self.device = torch.device(device)
+        self.models = nn.ModuleDict()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+        self.setup()
+        self.models.to(self.device)
+
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def stages(self) -> list[Stage]:
+        raise NotImplementedError
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Logits of the final model."""
+        raise NotImplementedError
+
+    def sparsity(self) -> dict[str, float] | None:
+        """Pruning methods: fraction of prunable weights masked to zero, overall and per layer."""
+        return None
+
+    def extra_state(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.state_keys}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for k in self.state_keys:
+            setattr(self, k, state[k])
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    cls: type[Method]
+    description: str = field(default="")

@@ -1,0 +1,38 @@
+"""Method registry: `@register_method(name)` fills it when `methods` is imported."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from benchmark.errors import BenchError
+from datasets.base import DataInfo
+from methods.base import Method
+
+METHODS: dict[str, type[Method]] = {}
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "methods"
+
+
+def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator; checks at import time that the name is new and its YAML config exists."""
+
+    def wrap(cls: type[Method]) -> type[Method]:
+        if name in METHODS:
+            raise RuntimeError(f"method {name!r} is registered twice ({METHODS[name].__module__} and {cls.__module__})")
+        if not (CONFIG_DIR / f"{name}.yaml").is_file():
+            raise RuntimeError(f"method {name!r} has no config: add configs/methods/{name}.yaml")
+        if not (cls.__doc__ or "").strip():
+            raise RuntimeError(f"method {name!r} needs a docstring naming its paper")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+def build(name: str, info: DataInfo, hparams: dict[str, Any], device: str | torch.device = "cpu") -> Method:
+    """Instantiate registered method `name` for a dataset with resolved hyperparameters."""
+    if name not in METHODS:
+        raise BenchError(f"unknown method {name!r}; registered methods: {', '.join(sorted(METHODS))}")
+    return METHODS[name](info, hparams, torch.device(device))

@@ -1,0 +1,29 @@
+"""Test setup: built datasets are cached in a per-session temporary folder, never in ~/.cache."""
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_CACHE = tempfile.mkdtemp(prefix="debiasbench-test-cache-")
+os.environ["DEBIASBENCH_CACHE"] = _CACHE
+os.environ.pop("DEBIASBENCH_DATA", None)
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    import datasets
+
+    return datasets.load("synthetic", 5.0)
+
+
+@pytest.fixture(scope="session")
+def cmnist_1pct():
+    import datasets
+
+    return datasets.load("cmnist", 1.0)

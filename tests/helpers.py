@@ -1,0 +1,36 @@
+"""Small helpers shared by the tests: run one method on one dataset in-process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.config import method_hparams
+from benchmark.harness import Harness, RuntimeOptions, seed_everything
+from methods import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(method: str, data, seed: int = 0, steps: int | None = None, budget: str = "quick",
+          runtime: RuntimeOptions | None = None, **overrides: Any):
+    """(method object, RunResult) after training on `data` on the CPU."""
+    hp = method_hparams(method, data.info.name, budget)
+    if steps is not None:
+        hp["steps"] = steps
+    hp.update(overrides)
+    seed_everything(seed)
+    m = build(method, data.info, hp, torch.device("cpu"))
+    result = Harness(m, data, seed, eval_every=hp.get("eval_every", 0), runtime=runtime or RuntimeOptions()).run()
+    return m, result
+
+
+def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python run_bench.py ARGS` in a subprocess; returns the completed process."""
+    import os
+
+    return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

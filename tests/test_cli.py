@@ -1,0 +1,124 @@
+"""The CLI end to end on the synthetic fixture, and one clear error line for every bad input."""
+import gzip
+import io
+import shutil
+
+import pandas as pd
+import pytest
+
+from datasets.storage import SHIPPED
+from tests.helpers import cli
+
+QUICK = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--no-progress"]
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_run_then_rerun_then_report_in_every_format(tmp_path):
+    out = tmp_path / "res"
+    first = cli(*QUICK, "--seeds", "0", "1", "--results-dir", str(out))
+    assert first.returncode == 0, first.stderr
+    row = next(ln for ln in first.stdout.splitlines() if ln.startswith("synthetic"))
+    assert row.split()[3] == "2"  # n seeds
+    assert "checkpoint: final model (rule: last)" in first.stdout
+    assert "2 run now, 0 already in the store" in first.stderr
+    assert len(list((out / "jobs").glob("*.json"))) == 2
+
+    again = cli(*QUICK, "--seeds", "0", "1", "--results-dir", str(out))
+    assert "0 run now, 2 already in the store" in again.stderr
+
+    table = cli("report", str(out))
+    assert table.returncode == 0 and "synthetic" in table.stdout
+    md = cli("report", str(out), "--format", "markdown").stdout
+    assert md.count("|") > 10 and "| synthetic | 5 | erm |" in md
+    latex = cli("report", str(out), "--format", "latex").stdout
+    assert r"\toprule" in latex and r"\bottomrule" in latex and r"$\pm$" in latex
+    csv = pd.read_csv(io.StringIO(cli("report", str(out), "--format", "csv").stdout))
+    assert csv.loc[0, "n"] == 2 and 0 <= csv.loc[0, "unbiased_acc_mean"] <= 100
+    best = cli("report", str(out), "--selection", "best-valid-worst-group")
+    assert best.returncode == 0 and "rule: best-valid-worst-group" in best.stdout
+
+
+def test_list_names_methods_datasets_and_paper_tables():
+    proc = cli("--list")
+    assert proc.returncode == 0
+    for name in ("erm", "cmnist", "cmnist-disent", "synthetic", "denetdm-table1"):
+        assert name in proc.stdout
+
+
+def test_the_cards_command_names_the_registered_methods(tmp_path):
+    proc = cli("--methods", "dcwp", "prusc", "--datasets", "cmnist", "--results-dir", str(tmp_path))
+    assert_one_line_error(proc, "unknown method 'dcwp'", "registered methods: erm")
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--datasets", "nope"], ["unknown dataset 'nope'", "registered datasets:"]),
+    (["--conflict-pcts", "150"], ["conflict_pct must be a percentage in (0, 100)"]),
+    (["--set", "optimizer.lr"], ["malformed --set", "key=value"]),
+    (["--set", "learning_rate=3"], ["no selected method has a hyperparameter 'learning_rate'"]),
+    (["--budget", "huge"], ["invalid choice: 'huge'"]),
+    (["--seeds", "x"], ["invalid int value"]),
+])
+def test_bad_input_is_one_clear_line(args, fragments, tmp_path):
+    proc = cli("--methods", "erm", "--datasets", "synthetic", "--results-dir", str(tmp_path), *args)
+    assert_one_line_error(proc, *fragments)
+
+
+def test_unreadable_yaml_and_unwritable_results_dir(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: [1, 2\n")
+    assert_one_line_error(cli(*QUICK, "--config", str(bad), "--results-dir", str(tmp_path / "r")), "not valid YAML", str(bad))
+    assert_one_line_error(cli(*QUICK, "--config", str(tmp_path / "absent.yaml")), "does not exist")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_one_line_error(cli(*QUICK, "--results-dir", str(blocker / "sub")), "is not writable", "--results-dir")
+
+
+def test_missing_and_corrupt_data(tmp_path):
+    proc = cli("--methods", "erm", "--datasets", "cmnist-disent", "--data-root", str(tmp_path), "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(proc, "DisEnt authors' download", "--data-root")
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    shutil.copy(SHIPPED / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz", raw)
+    with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(b"\0" * 100)
+    proc = cli("--methods", "erm", "--datasets", "cmnist", "--data-root", str(tmp_path), "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(proc, "train-images-idx3-ubyte.gz is corrupt", "md5")
+
+
+def test_nan_loss_fails_that_job_only_and_is_stored(tmp_path):
+    out = tmp_path / "res"
+    proc = cli(*QUICK, "--seeds", "0", "--set", "optimizer.name=sgd", "--set", "optimizer.lr=0.01,1e30", "--results-dir", str(out))
+    assert proc.returncode == 1
+    assert "1 run now, 0 already in the store, 1 failed" in proc.stderr
+    assert "non-finite loss" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(list((out / "jobs").glob("*.json"))) == 1
+    failures = list((out / "failed").glob("*.json"))
+    assert len(failures) == 1 and "non-finite loss" in failures[0].read_text()
+    assert "1 failed" in proc.stdout  # the table explains the empty cell
+
+
+def test_report_of_an_empty_directory_is_a_clear_error(tmp_path):
+    assert_one_line_error(cli("report", str(tmp_path)), "holds no results")
+
+
+def test_local_backend_runs_the_same_jobs_as_serial(tmp_path):
+    import json
+
+    runs = {}
+    for backend in ("serial", "local"):
+        out = tmp_path / backend
+        proc = cli(*QUICK, "--seeds", "0", "1", "--backend", backend, "--jobs", "2", "--results-dir", str(out))
+        assert proc.returncode == 0, proc.stderr
+        runs[backend] = {p.name: json.loads(p.read_text()) for p in (out / "jobs").glob("*.json")}
+    assert sorted(runs["serial"]) == sorted(runs["local"]) and len(runs["serial"]) == 2
+    for name, rec in runs["serial"].items():
+        other = runs["local"][name]["metrics"]["last"]["test"]["unbiased_acc"]
+        assert abs(rec["metrics"]["last"]["test"]["unbiased_acc"] - other) < 0.05

@@ -1,0 +1,86 @@
+"""Harness: determinism, resume from a checkpoint, NaN handling, sampling, selection rules."""
+import pytest
+import torch
+
+from benchmark.errors import BenchError, NonFiniteLossError
+from benchmark.harness import EpochSampler, Interrupted, RuntimeOptions, WeightedSampler
+from benchmark.selection import select_all
+from tests.helpers import train
+
+
+def _params(method):
+    return torch.cat([p.detach().flatten() for p in method.models.parameters()])
+
+
+def test_same_job_twice_gives_identical_results(synthetic):
+    m1, r1 = train("erm", synthetic, seed=3, steps=120)
+    m2, r2 = train("erm", synthetic, seed=3, steps=120)
+    assert torch.equal(_params(m1), _params(m2))
+    assert r1.curve == r2.curve
+    m3, _ = train("erm", synthetic, seed=4, steps=120)
+    assert not torch.equal(_params(m1), _params(m3))
+
+
+def test_interrupted_job_resumes_from_its_checkpoint_to_the_same_numbers(synthetic, tmp_path):
+    full_model, full = train("erm", synthetic, steps=250, eval_every=50)
+    ckpt = tmp_path / "job.pt"
+    with pytest.raises(Interrupted):
+        train("erm", synthetic, steps=250, eval_every=50, runtime=RuntimeOptions(checkpoint_path=ckpt, stop_after_steps=130))
+    assert ckpt.exists()
+    resumed_model, resumed = train("erm", synthetic, steps=250, eval_every=50, runtime=RuntimeOptions(checkpoint_path=ckpt))
+    assert resumed.resumed_from_step == 130
+    assert torch.equal(_params(full_model), _params(resumed_model))
+    assert [e["step"] for e in resumed.curve] == [50, 100, 150, 200, 250]
+    assert resumed.curve == full.curve
+
+
+def test_non_finite_loss_fails_the_job_with_its_reason(synthetic):
+    with pytest.raises(NonFiniteLossError, match="non-finite loss in stage 'train'"):
+        train("erm", synthetic, steps=200, runtime=RuntimeOptions(log_every=20),
+              optimizer={"name": "sgd", "lr": 1e30, "weight_decay": 0.0})
+
+
+def test_epoch_sampler_visits_every_sample_once_per_epoch_keeping_the_partial_batch():
+    g = torch.Generator().manual_seed(0)
+    s = EpochSampler(10, 4, drop_last=False, generator=g)
+    batches = [s.next() for _ in range(3)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    s = EpochSampler(10, 4, drop_last=True, generator=g)
+    assert [len(s.next()) for _ in range(3)] == [4, 4, 4]
+
+
+def test_weighted_sampler_follows_the_weights():
+    g = torch.Generator().manual_seed(0)
+    w = torch.tensor([0.0, 1.0, 3.0])
+    idx = WeightedSampler(w, 4000, g).next()
+    counts = torch.bincount(idx, minlength=3)
+    assert counts[0] == 0 and 2.6 < counts[2] / counts[1] < 3.4
+
+
+def test_selection_rules_pick_the_right_checkpoints():
+    total = {"valid": [10, 10], "test": [10, 10]}
+    aligned = [True, False]
+    curve = [
+        {"stage": "train", "step": 1, "valid": [5, 9], "test": [9, 9]},
+        {"stage": "train", "step": 2, "valid": [9, 1], "test": [10, 2]},
+        {"stage": "train", "step": 3, "valid": [6, 6], "test": [7, 3]},
+    ]
+    chosen = select_all(curve, total, aligned, "train")
+    assert chosen["last"]["step"] == 3
+    assert chosen["best-valid-unbiased"]["step"] == 1       # valid unbiased .70, .50, .60
+    assert chosen["best-valid-worst-group"]["step"] == 3    # valid worst .5, .1, .6
+    assert chosen["oracle-test"]["step"] == 1               # test unbiased .90, .60, .50
+    no_valid = select_all([{**e, "valid": None} and {k: v for k, v in e.items() if k != "valid"} for e in curve],
+                          {"test": total["test"]}, aligned, "train")
+    assert set(no_valid) == {"last", "oracle-test"}
+
+
+def test_unknown_device_and_missing_gpu_are_clear_errors():
+    from benchmark.harness import resolve_device
+
+    with pytest.raises(BenchError, match="unknown device"):
+        resolve_device("tpu-9")
+    if not torch.cuda.is_available():
+        with pytest.raises(BenchError, match="no CUDA GPU"):
+            resolve_device("cuda")

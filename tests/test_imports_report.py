@@ -1,0 +1,41 @@
+"""A foreign `datasets` package is refused with one clear line; reports explain empty cells."""
+import subprocess
+import sys
+
+from benchmark.report import build_table, render
+from tests.helpers import ROOT
+
+
+def test_a_shadowing_datasets_package_is_a_clear_error(tmp_path):
+    fake = tmp_path / "datasets"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("'''stand-in for Hugging Face datasets'''\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2]); "
+            "from benchmark.cli import main; sys.exit(main(['--list']))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(ROOT)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "shadows ours" in proc.stderr and "pip uninstall datasets" in proc.stderr
+
+
+def _record(seed, unbiased, dataset="cmnist", pct=0.5):
+    m = {k: unbiased for k in ("unbiased_acc", "worst_group_acc", "aligned_acc", "conflicting_acc", "overall_acc")}
+    job = {"id": f"id{seed}", "method": "erm", "dataset": dataset, "conflict_pct": pct, "seed": seed, "budget": "paper",
+           "hparams": {"method": {"lr": 1}, "dataset": {}}}
+    return {"job": job, "metrics": {"last": {"test": m}}, "sparsity": None}
+
+
+def test_table_means_stds_paper_column_and_missing_cells():
+    records = [_record(0, 0.30), _record(1, 0.40)]
+    expected = [{**r["job"], "hparams": '{"dataset":{},"method":{"lr":1}}', "status": "done"} for r in records]
+    expected.append({**records[0]["job"], "seed": 2, "hparams": expected[0]["hparams"], "status": "failed: boom"})
+    expected.append({**records[0]["job"], "conflict_pct": 1.0, "hparams": expected[0]["hparams"], "status": "missing"})
+    table = build_table(records, "last", "test", expected)
+    text = render(table)
+    row = next(r for r in table.rows if r[1] == "0.5")
+    assert row[3] == "2 (1 failed)"
+    assert row[4] == "35.00 ± 7.07"                  # mean and sample std of 30 and 40
+    assert row[-1] == "35.34 ± 0.13 (-0.34)"         # DeNetDM Table 1's ERM cell and the delta
+    empty = next(r for r in table.rows if r[1] == "1")
+    assert empty[3] == "0 (1 missing)" and empty[4] == "–"
+    assert "rule: last" in text and "denetdm-table1" in text

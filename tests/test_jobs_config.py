@@ -1,0 +1,49 @@
+"""Job ids hash what changes a result and nothing else; --set expands the grid; configs resolve."""
+import pytest
+
+from benchmark.config import method_hparams, parse_sets
+from benchmark.errors import BenchError
+from benchmark.jobs import expand_grid
+
+
+def test_job_id_is_stable_and_depends_on_the_science_only():
+    a = expand_grid(["erm"], ["synthetic"], [0], [5], "quick")[0]
+    b = expand_grid(["erm"], ["synthetic"], [0], [5], "quick")[0]
+    assert a.id == b.id and len(a.id) == 12
+    assert a.id != expand_grid(["erm"], ["synthetic"], [1], [5], "quick")[0].id
+    assert a.id != expand_grid(["erm"], ["synthetic"], [0], [5], "paper")[0].id
+    assert a.id != expand_grid(["erm"], ["synthetic"], [0], [5], "quick", parse_sets(["optimizer.lr=0.01"]))[0].id
+    assert a.id != expand_grid(["erm"], ["synthetic"], [0], [5], "quick", parse_sets(["synthetic.seed=1"]))[0].id
+    assert "device" not in a.hparams_json and "results" not in a.hparams_json
+
+
+def test_grid_is_the_product_of_the_lists_and_set_values():
+    jobs = expand_grid(["erm"], ["cmnist"], [0, 1], None, "paper", parse_sets(["optimizer.lr=0.001,0.01"]))
+    assert len(jobs) == 4 * 2 * 2
+    assert {j.hparams["method"]["optimizer"]["lr"] for j in jobs} == {0.001, 0.01}
+    assert {j.conflict_pct for j in jobs} == {0.5, 1.0, 2.0, 5.0}
+
+
+def test_official_cmnist_erm_numbers_resolve():
+    hp = method_hparams("erm", "cmnist", "paper")
+    assert hp["steps"] == 23500 and hp["batch_size"] == 256 and hp["optimizer"]["lr"] == 1e-3
+    assert hp["model"]["hidden"] == [100, 100, 100] and hp["model"]["input_divisor"] == 255
+    assert method_hparams("erm", "cmnist", "quick")["steps"] == 300
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["optimizer.lr"], "malformed --set"),
+    (["=3"], "malformed --set"),
+    (["no_such_key=1"], "no selected method has a hyperparameter"),
+    (["synthetic.no_such_option=1"], "has no option"),
+])
+def test_bad_sets_are_clear_errors(sets, message):
+    with pytest.raises(BenchError, match=message):
+        expand_grid(["erm"], ["synthetic"], [0], [5], "quick", parse_sets(sets))
+
+
+def test_conflict_pct_out_of_range_is_refused_before_running():
+    with pytest.raises(BenchError, match=r"conflict_pct must be a percentage in \(0, 100\)"):
+        expand_grid(["erm"], ["cmnist"], [0], [150], "quick")
+    with pytest.raises(BenchError, match="exists only at conflict_pct"):
+        expand_grid(["erm"], ["cmnist-disent"], [0], [3], "quick")

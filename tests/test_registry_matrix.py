@@ -1,0 +1,36 @@
+"""Every registered method x every registered dataset's fixture: built from its default config,
+stepped a few times through every stage, evaluated. Grows with the registries by itself."""
+import pytest
+import torch
+
+import datasets
+import methods
+from benchmark.config import dataset_config, method_hparams
+from benchmark.harness import Harness, RuntimeOptions, seed_everything
+from benchmark.selection import select_all
+
+
+def _fixture_args(name, tmp_path):
+    entry = datasets.DATASETS[name]
+    if entry.make_fixture is not None:
+        return entry.make_fixture(tmp_path)
+    return {"root": None, "conflict_pct": dataset_config(name)["conflict_pcts"][0]}
+
+
+@pytest.mark.parametrize("dataset", sorted(datasets.DATASETS))
+@pytest.mark.parametrize("method", sorted(methods.METHODS))
+def test_method_runs_every_stage_on_dataset_fixture(method, dataset, tmp_path):
+    args = _fixture_args(dataset, tmp_path)
+    options = {**dataset_config(dataset)["options"], **args.get("options", {})}
+    data = datasets.load(dataset, args["conflict_pct"], root=args.get("root"), **options)
+    hp = method_hparams(method, dataset, "quick")
+    seed_everything(0)
+    m = methods.build(method, data.info, hp, torch.device("cpu"))
+    result = Harness(m, data, 0, eval_every=hp.get("eval_every", 0), runtime=RuntimeOptions(max_stage_steps=3, log_every=2)).run()
+    stages = m.stages()
+    assert set(result.timings) == {s.name for s in stages}
+    chosen = select_all(result.curve, result.group_total, result.aligned, result.final_stage)
+    assert 0.0 <= chosen["last"]["test"]["unbiased_acc"] <= 1.0
+    with torch.no_grad():
+        x = data.splits["test"].x[:5].float() / 255
+        assert m.predict(x).shape == (5, data.info.num_classes)
