@@ -3,7 +3,8 @@
 A method's hyperparameters for one dataset resolve in this order, later winning:
 configs/defaults.yaml `method` -> configs/methods/<m>.yaml `defaults` -> its `kinds.<input kind>`
 section when it has no section for the dataset, else its `datasets.<dataset>` section -> its
-`budgets.<budget>` section -> the --config file's `methods.<m>` -> --set key=value.
+`by_conflict_pct.<pct>` entry -> its `budgets.<budget>` section -> the --config file's
+`methods.<m>` -> --set key=value.
 Dataset options resolve from configs/datasets/<d>.yaml `options`, then the --config file's
 `datasets.<d>`, then --set <d>.key=value.
 """
@@ -66,8 +67,13 @@ def dataset_config(name: str) -> dict[str, Any]:
     return cfg
 
 
-def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring)."""
+def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] | None = None,
+                   conflict_pct: float | None = None) -> dict[str, Any]:
+    """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring).
+
+    A dataset section may hold `by_conflict_pct: {0.5: {...}, 1: {...}}` for numbers the official
+    scripts set per ratio; the entry for `conflict_pct` is merged after the dataset section.
+    """
     if budget not in BUDGETS:
         raise BenchError(f"unknown budget {budget!r}: use one of {', '.join(BUDGETS)}")
     cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
@@ -78,6 +84,9 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
     else:
         kind = dataset_config(dataset).get("input_kind", "small")
         hp = deep_merge(hp, (cfg.get("kinds") or {}).get(kind, {}))
+    per_ratio = {float(k): v for k, v in (hp.pop("by_conflict_pct", None) or {}).items()}
+    if conflict_pct is not None:
+        hp = deep_merge(hp, per_ratio.get(float(conflict_pct), {}))
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
     return deep_merge(hp, ((user or {}).get("methods") or {}).get(method, {}))
 

@@ -305,6 +305,7 @@ class Harness:
         count = 0
         scaler = self.scaler
         for step in range(start, stage.steps):
+            m.step = step
             batch = self.data.train_batch(self.sampler.next())
             with self._autocast():
                 out = stage.loss(batch)

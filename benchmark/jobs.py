@@ -99,12 +99,11 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
             check_conflict_pct(dataset, float(pct), dcfg)
         base_options = {**dcfg["options"], **(((user or {}).get("datasets") or {}).get(dataset) or {})}
         for method in methods:
-            base_hp = method_hparams(method, dataset, budget, user)
             for point in points:
-                hp = json.loads(json.dumps(base_hp))
-                options = dict(base_options)
-                _apply_sets(method, dataset, hp, options, point, used)
                 for pct in pcts:
+                    hp = method_hparams(method, dataset, budget, user, float(pct))
+                    options = dict(base_options)
+                    _apply_sets(method, dataset, hp, options, point, used)
                     for seed in seeds:
                         payload = canonical({"method": hp, "dataset": options})
                         jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))

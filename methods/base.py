@@ -81,8 +81,10 @@ class Method:
     """Base class: subclasses build models/optimisers in `setup` and list their `stages`.
 
     `self.hparams` holds the method's resolved hyperparameters (configs/methods/<name>.yaml),
-    `self.info` the dataset's `DataInfo`. State listed in `state_keys` (tensor attributes such
-    as per-sample statistics) is checkpointed with the models and optimisers.
+    `self.info` the dataset's `DataInfo`. State listed in `state_keys` (attributes such as
+    per-sample statistics; modules are saved by their state_dict) is checkpointed with the
+    models and optimisers. The harness sets `self.step`, the index of the current optimiser
+    step within the running stage, before each call of a stage's loss.
     """
 
     name: ClassVar[str] = ""
@@ -96,6 +98,7 @@ class Method:
         self.models = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
+        self.step = 0
         self.setup()
         self.models.to(self.device)
 
@@ -114,11 +117,19 @@ class Method:
         return None
 
     def extra_state(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.state_keys}
+        out = {}
+        for k in self.state_keys:
+            value = getattr(self, k)
+            out[k] = value.state_dict() if isinstance(value, nn.Module) else value
+        return out
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         for k in self.state_keys:
-            setattr(self, k, state[k])
+            current = getattr(self, k)
+            if isinstance(current, nn.Module):
+                current.load_state_dict(state[k])
+            else:
+                setattr(self, k, state[k])
 
 
 @dataclass(frozen=True)

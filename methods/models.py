@@ -1,9 +1,14 @@
-"""Networks shared by every method, built from a config spec such as `{name: mlp, hidden: [100, 100, 100]}`."""
+"""Networks shared by every method, built from a config spec such as `{name: mlp, hidden: [100, 100, 100]}`.
+
+`build_model` gives a classifier (logits); `build_encoder` the same network without its last
+linear layer, with the width of its features (DisEnt's encoders, DeNetDM's branches).
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.errors import BenchError
@@ -11,13 +16,14 @@ from datasets.base import DataInfo
 
 
 class MLP(nn.Module):
-    """Fully connected ReLU network over flattened (C, H, W) images (LfF's Colored MNIST model).
+    """Fully connected ReLU network over flattened (C, H, W) images (LfF's and DisEnt's Colored MNIST models).
 
-    `input_divisor` divides the input once more inside the model: LfF's `module/mlp.py` divides
-    its already [0, 1] `ToTensor` input by 255 again, so its MLP sees values in [0, 1/255].
+    `input_divisor` divides the input once more inside the model: LfF's and DisEnt's `module/mlp.py`
+    divide their already [0, 1] `ToTensor` input by 255 again, so their MLPs see values in [0, 1/255].
+    With `num_classes=None` the network ends at its last hidden ReLU (an encoder).
     """
 
-    def __init__(self, in_features: int, hidden: list[int], num_classes: int, input_divisor: float = 1.0):
+    def __init__(self, in_features: int, hidden: list[int], num_classes: int | None, input_divisor: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
@@ -25,7 +31,7 @@ class MLP(nn.Module):
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_classes)
+        self.classifier = nn.Linear(width, num_classes) if num_classes else nn.Identity()
         self.feature_dim = width
         self.input_divisor = float(input_divisor)
 
@@ -37,20 +43,106 @@ class MLP(nn.Module):
         return self.classifier(self.extract(x))
 
 
-def _mlp(spec: dict[str, Any], info: DataInfo) -> nn.Module:
+class CifarBasicBlock(nn.Module):
+    """BasicBlock of the CIFAR ResNets (He et al., 2016) with the parameter-free "option A" shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.pad = planes - in_planes if (stride != 1 or in_planes != planes) else 0
+
+    def shortcut(self, x: Tensor) -> Tensor:
+        if not self.pad:
+            return x
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad // 2, self.pad // 2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-20 for 32 px images (LfF `module/resnet.py`): 3 stages x 3 blocks, 16/32/64 channels,
+    zero-padding shortcuts, Kaiming-normal init of conv and linear weights; 0.27 M parameters."""
+
+    def __init__(self, num_classes: int | None, blocks_per_stage: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(blocks_per_stage):
+                stages.append(CifarBasicBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*stages)
+        self.feature_dim = 64
+        self.classifier = nn.Linear(64, num_classes) if num_classes else nn.Identity()
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def extract(self, x: Tensor) -> Tensor:
+        out = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.extract(x))
+
+
+class TorchvisionResNet(nn.Module):
+    """torchvision ResNet-18/50 trained from scratch (DisEnt's CIFAR10-C and BFFHQ models); fc replaced."""
+
+    def __init__(self, depth: int, num_classes: int | None, pretrained: bool = False):
+        super().__init__()
+        import torchvision
+
+        if pretrained:
+            raise BenchError("pretrained ResNet weights are not available offline yet: set model.pretrained=false")
+        net = {18: torchvision.models.resnet18, 50: torchvision.models.resnet50}[depth](weights=None)
+        self.feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.body = net
+        self.classifier = nn.Linear(self.feature_dim, num_classes) if num_classes else nn.Identity()
+
+    def extract(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.extract(x))
+
+
+def _mlp(spec: dict[str, Any], info: DataInfo, num_classes: int | None) -> nn.Module:
     c, h, w = info.image_shape
-    return MLP(c * h * w, list(spec["hidden"]), info.num_classes, spec.get("input_divisor", 1.0))
+    return MLP(c * h * w, list(spec["hidden"]), num_classes, spec.get("input_divisor", 1.0))
 
 
-MODELS: dict[str, Callable[[dict[str, Any], DataInfo], nn.Module]] = {"mlp": _mlp}
+MODELS: dict[str, Callable[[dict[str, Any], DataInfo, int | None], nn.Module]] = {
+    "mlp": _mlp,
+    "resnet20": lambda spec, info, k: CifarResNet(k),
+    "resnet18": lambda spec, info, k: TorchvisionResNet(18, k, spec.get("pretrained", False)),
+    "resnet50": lambda spec, info, k: TorchvisionResNet(50, k, spec.get("pretrained", False)),
+}
 
 
-def build_model(spec: dict[str, Any], info: DataInfo) -> nn.Module:
-    """Network named by `spec["name"]`, sized for the dataset."""
+def _build(spec: dict[str, Any], info: DataInfo, num_classes: int | None) -> nn.Module:
     name = spec.get("name")
     if name not in MODELS:
         raise BenchError(f"unknown model {name!r}; available models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](spec, info)
+    return MODELS[name](spec, info, num_classes)
+
+
+def build_model(spec: dict[str, Any], info: DataInfo) -> nn.Module:
+    """Classifier named by `spec["name"]`, sized for the dataset."""
+    return _build(spec, info, info.num_classes)
+
+
+def build_encoder(spec: dict[str, Any], info: DataInfo) -> tuple[nn.Module, int]:
+    """The same network without its final linear layer, and the width of its features."""
+    net = _build(spec, info, None)
+    return net, net.feature_dim
 
 
 def build_optimizer(spec: dict[str, Any], params: Any, device: torch.device) -> torch.optim.Optimizer:

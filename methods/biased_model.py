@@ -1,0 +1,35 @@
+"""A biased model's view of the training set: per-sample outputs and mined bias-conflicting samples.
+
+LfF and DisEnt train a biased model alongside the debiased one; DCWP trains one to mine the
+samples it gets wrong (its `wrong` miner). These helpers see the training split only through a
+`TrainSet` (images, targets, indices), never its bias labels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from methods.base import TrainSet
+
+
+@torch.no_grad()
+def train_set_outputs(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> dict[str, Tensor]:
+    """Per training sample (model in eval mode): logits, predicted class, cross-entropy, p(true class)."""
+    was_training = model.training
+    model.eval()
+    logits = torch.cat([model(b.x).float() for b in train_set.batches(batch_size)])
+    model.train(was_training)
+    y = train_set.y
+    return {
+        "logits": logits,
+        "pred": logits.argmax(1),
+        "loss": F.cross_entropy(logits, y, reduction="none"),
+        "p_true": torch.softmax(logits, 1).gather(1, y[:, None]).squeeze(1),
+    }
+
+
+def mine_wrong(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> Tensor:
+    """Boolean mask of the training samples the biased model misclassifies (likely bias-conflicting)."""
+    out = train_set_outputs(model, train_set, batch_size)
+    return out["pred"] != train_set.y
