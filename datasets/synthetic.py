@@ -1,11 +1,13 @@
 """A tiny synthetic biased dataset for tests: the target is a shape, the bias its colour.
 
 4 classes of small 3 x 12 x 12 images: a filled square, a horizontal bar, a vertical bar and a
-cross, each drawn at a random position with grey-level noise. Colour c is aligned with shape c.
-Colour is far easier to learn than shape, so a plain ERM model leans on it when few training
-images are bias-conflicting, which is what debiasing methods must undo. `train` has
-`conflict_pct` percent conflicting images; `valid` and `test` have colours spread evenly.
-Everything is generated from the dataset seed in well under a second; nothing is cached.
+cross, each drawn at one of `positions` x `positions` places, with grey-level noise. The colour
+tints the whole image and paints the shape brighter, so colour is far more salient than shape:
+a plain ERM model trained with few bias-conflicting images leans on colour, which is what
+debiasing methods must undo, while the shape stays learnable (ERM on uniformly coloured data
+reaches 100 %). Colour c is aligned with shape c. `train` has `conflict_pct` percent conflicting
+images; `valid` and `test` have colours spread evenly. Generated from the dataset seed in well
+under a second; nothing is cached.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ COLORS = np.array([[230, 40, 40], [40, 200, 40], [50, 80, 230], [220, 200, 40]],
 NUM_CLASSES = len(COLORS)
 
 
-def _shape_mask(kind: int, rng: np.random.Generator) -> np.ndarray:
+def _shape_mask(kind: int, rng: np.random.Generator, positions: int) -> np.ndarray:
     m = np.zeros((SIZE, SIZE), dtype=np.float32)
-    r, c = rng.integers(1, SIZE - 7, size=2)
+    r, c = rng.integers(1, 1 + positions, size=2)
     if kind == 0:
         m[r:r + 6, c:c + 6] = 1
     elif kind == 1:
@@ -37,35 +39,36 @@ def _shape_mask(kind: int, rng: np.random.Generator) -> np.ndarray:
     return m
 
 
-def _draw(y: np.ndarray, bias: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _draw(y: np.ndarray, bias: np.ndarray, rng: np.random.Generator, positions: int) -> np.ndarray:
     imgs = np.zeros((len(y), 3, SIZE, SIZE), dtype=np.float32)
     for i, (yi, bi) in enumerate(zip(y, bias)):
         color = np.clip(COLORS[bi] + rng.normal(0, 0.03, 3), 0, 1)
-        imgs[i] = color[:, None, None] * _shape_mask(int(yi), rng)[None]
+        imgs[i] = color[:, None, None] * (0.35 + 0.65 * _shape_mask(int(yi), rng, positions))[None]
     imgs += rng.uniform(0, 0.15, imgs.shape).astype(np.float32)
     return (np.clip(imgs, 0, 1) * 255).astype(np.uint8)
 
 
-def _split(n: int, conflict: float, rng: np.random.Generator) -> Split:
+def _split(n: int, conflict: float, rng: np.random.Generator, positions: int) -> Split:
     y = np.arange(n) % NUM_CLASSES
     rng.shuffle(y)
     bias = y.copy()
     flip = rng.permutation(n)[: int(round(conflict * n))]
     bias[flip] = (y[flip] + rng.integers(1, NUM_CLASSES, size=len(flip))) % NUM_CLASSES
-    return Split(torch.from_numpy(_draw(y, bias, rng)), torch.from_numpy(y), torch.from_numpy(bias))
+    return Split(torch.from_numpy(_draw(y, bias, rng, positions)), torch.from_numpy(y), torch.from_numpy(bias))
 
 
 @register_dataset("synthetic", fixture=True)
-def load_synthetic(root: Path | None, conflict_pct: float, seed: int = 0, train_size: int = 800, eval_size: int = 400) -> BiasedData:
+def load_synthetic(root: Path | None, conflict_pct: float, seed: int = 0, train_size: int = 4000, eval_size: int = 400,
+                   positions: int = 4) -> BiasedData:
     """Tiny shapes-vs-colours fixture for tests (4 classes, 3 x 12 x 12)."""
     if not 0 < conflict_pct < 100:
         raise BenchError(f"synthetic: conflict_pct must be in (0, 100), got {conflict_pct:g}")
     rng = np.random.default_rng(seed)
     even = 1 - 1 / NUM_CLASSES
     splits = {
-        "train": _split(train_size, conflict_pct / 100, rng),
-        "valid": _split(eval_size, even, rng),
-        "test": _split(eval_size, even, rng),
+        "train": _split(train_size, conflict_pct / 100, rng, positions),
+        "valid": _split(eval_size, even, rng, positions),
+        "test": _split(eval_size, even, rng, positions),
     }
     info = DataInfo(
         name="synthetic", num_classes=NUM_CLASSES, num_bias=NUM_CLASSES, image_shape=(3, SIZE, SIZE),
