@@ -1,7 +1,7 @@
 """Bias labels never reach a method in training: not in batches, not in whole-split stages."""
 import torch
 
-from benchmark.harness import Harness, RuntimeOptions, seed_everything
+from benchmark.harness import Harness, seed_everything
 from benchmark.config import method_hparams
 from datasets.base import BiasedData, Split
 from methods import build
