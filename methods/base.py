@@ -7,7 +7,7 @@ neither type has a bias field, and the harness builds both from the images and t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, NamedTuple
 
 import torch
@@ -131,9 +131,3 @@ class Method:
             else:
                 setattr(self, k, state[k])
 
-
-@dataclass(frozen=True)
-class MethodEntry:
-    name: str
-    cls: type[Method]
-    description: str = field(default="")
