@@ -130,4 +130,3 @@ class Method:
                 current.load_state_dict(state[k])
             else:
                 setattr(self, k, state[k])
-
