@@ -6,6 +6,7 @@ hyperparameters and dataset options, the result-format version) and nothing that
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -99,9 +100,10 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
             check_conflict_pct(dataset, float(pct), dcfg)
         base_options = {**dcfg["options"], **(((user or {}).get("datasets") or {}).get(dataset) or {})}
         for method in methods:
+            per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct)) for pct in pcts}
             for point in points:
                 for pct in pcts:
-                    hp = method_hparams(method, dataset, budget, user, float(pct))
+                    hp = copy.deepcopy(per_pct[float(pct)])
                     options = dict(base_options)
                     _apply_sets(method, dataset, hp, options, point, used)
                     for seed in seeds:
