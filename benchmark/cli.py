@@ -3,6 +3,7 @@
     run_bench.py --methods erm --datasets cmnist [--seeds 0 1 2] [--conflict-pcts 0.5 1 2 5] ...
     run_bench.py report RESULTS_DIR [--format table|markdown|csv|latex] [--selection RULE]
     run_bench.py perf [--device cpu|cuda] [--quick]
+    run_bench.py plot sparsity RESULTS_DIR
 
 Every bad input ends in one line `error: ...` that says what is wrong and how to fix it.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.imports import check_project_package
 
-SUBCOMMANDS = ("report", "perf")
+SUBCOMMANDS = ("report", "perf", "plot")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -34,7 +35,7 @@ def run_parser() -> ArgumentParser:
 
     d = defaults().get("run", {})
     p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.",
-                       epilog="Subcommands: report RESULTS_DIR, perf. Run `run_bench.py report --help` for theirs.")
+                       epilog="Subcommands: report RESULTS_DIR, plot KIND RESULTS_DIR, perf. Run `run_bench.py report --help` for theirs.")
     p.add_argument("--methods", nargs="+", default=d.get("methods", ["erm"]), help="method names or 'all' (default: %(default)s)")
     p.add_argument("--datasets", nargs="+", default=d.get("datasets", ["cmnist"]), help="dataset names (default: %(default)s)")
     p.add_argument("--seeds", nargs="+", type=int, default=d.get("seeds", [0, 1, 2]), help="job seeds (default: %(default)s)")
@@ -144,13 +145,19 @@ def cmd_perf(argv: list[str]) -> int:
     return perf_main(argv)
 
 
+def cmd_plot(argv: list[str]) -> int:
+    from benchmark.plots import main as plot_main
+
+    return plot_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         check_project_package("datasets")
         check_project_package("methods")
         if argv and argv[0] in SUBCOMMANDS:
-            return {"report": cmd_report, "perf": cmd_perf}[argv[0]](argv[1:])
+            return {"report": cmd_report, "perf": cmd_perf, "plot": cmd_plot}[argv[0]](argv[1:])
         return cmd_run(argv)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

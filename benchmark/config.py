@@ -92,11 +92,18 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
 
 
 def parse_value(text: str) -> Any:
-    """A --set value as YAML scalar: numbers, booleans, lists in [..] stay typed."""
+    """A --set value as YAML scalar: numbers, booleans, lists in [..] stay typed. `1e-8` is a number
+    too (YAML 1.1 reads exponents without a dot as strings)."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_sets(items: list[str]) -> list[tuple[str, list[Any]]]:

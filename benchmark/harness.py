@@ -147,6 +147,7 @@ class RunResult:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     final_stage: str = ""
     sparsity: dict[str, float] | None = None
+    diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)
     resumed_from_step: int = 0
 
 
@@ -203,6 +204,25 @@ class Harness:
         self.result.curve.append(entry)
         self.method.models.train()
         self._log({"event": "eval", **entry})
+
+    def _diagnose(self, report: dict[str, Any]) -> dict[str, Any]:
+        """JSON-ready summary of what a once-only stage returned. A boolean mask over the training
+        split (mined samples) is summarised by its size and, for evaluation only, its precision and
+        recall against the true bias-conflicting samples; the method never sees these."""
+        _, y, bias = self.data.splits["train"]
+        out: dict[str, Any] = {}
+        for key, value in report.items():
+            if isinstance(value, Tensor) and value.dtype == torch.bool and value.shape == y.shape:
+                conflicting = ~self.data.info.is_aligned(y, bias)
+                hits = int((value & conflicting).sum())
+                count, true = int(value.sum()), int(conflicting.sum())
+                out[key] = {"count": count, "precision": hits / count if count else 0.0,
+                            "recall": hits / true if true else 0.0}
+            elif isinstance(value, Tensor):
+                out[key] = value.tolist()
+            else:
+                out[key] = value
+        return out
 
     # ----- checkpoints ------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
@@ -261,6 +281,7 @@ class Harness:
         self._set_rng_state(state["rng"])
         self.position = state["position"]
         self.result = state["result"]
+        self.result.__dict__.setdefault("diagnostics", {})  # checkpoints written before diagnostics existed
         self.result.resumed_from_step = self.position["global_step"]
         return state
 
@@ -304,6 +325,8 @@ class Harness:
         sums: dict[str, Tensor] = {}
         count = 0
         scaler = self.scaler
+        eval_every = self.eval_every if stage.eval_every is None else stage.eval_every
+        periodic_every, periodic = stage.periodic or (0, None)
         for step in range(start, stage.steps):
             m.step = step
             batch = self.data.train_batch(self.sampler.next())
@@ -323,7 +346,11 @@ class Harness:
             count += 1
             done = step + 1
             self.position.update(step=done, global_step=self.position["global_step"] + 1)
-            if stage.evaluate and ((self.eval_every and done % self.eval_every == 0) or done == stage.steps):
+            if periodic is not None and done % periodic_every == 0:
+                with torch.no_grad():
+                    periodic(self.data.train_set())
+                m.models.train()
+            if stage.evaluate and ((eval_every and done % eval_every == 0) or done == stage.steps):
                 self.evaluate(stage, done)
             if done % self.rt.log_every == 0 or done == stage.steps:
                 self._flush(stage, done, sums, count)
@@ -351,10 +378,15 @@ class Harness:
                 start = self.position["step"] if i == self.position["stage"] else 0
                 self.position.update(stage=i, step=start)
                 began = time.perf_counter()
+                if stage.on_start is not None:
+                    stage.on_start()
                 if stage.run is not None:
                     if start == 0:
                         with self._autocast():
-                            stage.run(self.data.train_set())
+                            report = stage.run(self.data.train_set())
+                        if report:
+                            self.result.diagnostics[stage.name] = self._diagnose(report)
+                            self._log({"event": "diagnostics", "stage": stage.name, **self.result.diagnostics[stage.name]})
                 else:
                     resumed = state is not None and i == state["position"]["stage"] and state["sampler"] is not None
                     self.sampler = self._make_sampler(stage)

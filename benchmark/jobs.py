@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.config import CONFIG_ROOT, dataset_config, has_path, method_hparams, set_combinations, set_path
+from benchmark.config import (
+    CONFIG_ROOT,
+    dataset_config,
+    has_path,
+    method_hparams,
+    set_combinations,
+    set_path,
+)
 from benchmark.errors import BenchError
 
 
@@ -61,7 +68,13 @@ def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str
                 point: dict[str, Any], used: set[str]) -> None:
     for key, value in point.items():
         head, _, rest = key.partition(".")
-        if rest and dataset_config_exists(head):
+        if rest and method_config_exists(head):
+            if head == method:
+                if not has_path(hp, rest):
+                    raise BenchError(f"--set {key}: method {method} has no hyperparameter {rest!r}; see configs/methods/{method}.yaml")
+                set_path(hp, rest, value)
+                used.add(key)
+        elif rest and dataset_config_exists(head):
             if head == dataset:
                 if rest not in options:
                     raise BenchError(f"--set {key}: dataset {dataset} has no option {rest!r}; its options: {', '.join(sorted(options)) or 'none'}")
@@ -70,6 +83,10 @@ def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str
         elif has_path(hp, key):
             set_path(hp, key, value)
             used.add(key)
+
+
+def method_config_exists(name: str) -> bool:
+    return (CONFIG_ROOT / "methods" / f"{name}.yaml").exists()
 
 
 def dataset_config_exists(name: str) -> bool:
@@ -113,7 +130,7 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
     if unused:
         raise BenchError(
             f"--set {unused[0]}: no selected method has a hyperparameter {unused[0]!r} and it names no dataset option; "
-            f"see configs/methods/*.yaml for method keys, or write <dataset>.<option>"
+            f"see configs/methods/*.yaml for method keys (<method>.<key> sets one method's), or write <dataset>.<option>"
         )
     unique: dict[str, Job] = {}
     for job in jobs:

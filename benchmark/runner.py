@@ -35,7 +35,7 @@ def _load_data(dataset: str, conflict_pct: float, root: str | None, options_json
     return datasets_pkg.load(dataset, conflict_pct, root=root, **json.loads(options_json))
 
 
-def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float) -> dict[str, Any]:
+def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float, dense_stage: str | None = None) -> dict[str, Any]:
     timings = {
         stage: {**t, "steps_per_sec": (t["steps"] / t["seconds"]) if t["steps"] and t["seconds"] > 0 else None}
         for stage, t in result.timings.items()
@@ -46,6 +46,8 @@ def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float)
         "status": "done",
         "metrics": select_all(result.curve, result.group_total, result.aligned, result.final_stage),
         "sparsity": result.sparsity,
+        "dense_stage": dense_stage,
+        "diagnostics": result.diagnostics,
         "final_stage": result.final_stage,
         "curve": result.curve,
         "group_total": result.group_total,
@@ -79,7 +81,7 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
         harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
                           amp=hp["method"].get("amp", "off"), runtime=options)
         result = harness.run()
-        record = _record(job, result, data, device, time.perf_counter() - started)
+        record = _record(job, result, data, device, time.perf_counter() - started, method.dense_stage)
         store.write_result(job, record)
         test = record["metrics"]["last"]["test"]
         return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}

@@ -56,21 +56,30 @@ class Stage:
 
     A loss stage runs `steps` optimiser steps of `loss(batch)` (which returns {"loss": ..., other
     logs}) and steps the optimisers named in `optimizers` (all of the method's when empty). A
-    once-only stage runs `run(train_set)` instead (mining, clustering). `sample_weights`, when
+    once-only stage runs `run(train_set)` instead (mining, clustering); what it returns is stored
+    with the job's results as diagnostics (a boolean mask over the training split is summarised
+    by the harness, which alone holds the bias labels, as precision and recall). `sample_weights`, when
     given, returns per-sample weights over the training split and batches are drawn from them
     with replacement; otherwise batches walk shuffled epochs (`drop_last` as the official code).
-    `evaluate` marks stages whose evaluations count for checkpoint selection.
+    `evaluate` marks stages that are evaluated (every `eval_every` steps when given, else the
+    job's `eval_every`, and at their end); the last evaluated stage is the one selection rules
+    pick checkpoints from. `on_start` runs when the stage starts or resumes (freezing weights,
+    switching mask modes); `periodic = (n, fn)` calls `fn(train_set)` after every n-th step
+    (statistics over the whole training split, such as DCWP's confidence average).
     """
 
     name: str
     steps: int = 0
     loss: LossFn | None = None
-    run: Callable[[TrainSet], None] | None = None
+    run: Callable[[TrainSet], dict[str, Any] | None] | None = None
     batch_size: int = 256
     optimizers: tuple[str, ...] = ()
     drop_last: bool = False
     sample_weights: Callable[[], Tensor] | None = None
     evaluate: bool = True
+    eval_every: int | None = None
+    on_start: Callable[[], None] | None = None
+    periodic: tuple[int, Callable[[TrainSet], None]] | None = None
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.run is None):
@@ -90,6 +99,7 @@ class Method:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     state_keys: ClassVar[tuple[str, ...]] = ()
+    dense_stage: ClassVar[str | None] = None  # pruning methods: the stage whose end is the unpruned network
 
     def __init__(self, info: DataInfo, hparams: dict[str, Any], device: torch.device):
         self.info = info

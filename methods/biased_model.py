@@ -33,3 +33,14 @@ def mine_wrong(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) ->
     """Boolean mask of the training samples the biased model misclassifies (likely bias-conflicting)."""
     out = train_set_outputs(model, train_set, batch_size)
     return out["pred"] != train_set.y
+
+
+def confident_cross_entropy(logits: Tensor, y: Tensor, eta: float) -> Tensor:
+    """Mean cross-entropy over the samples whose p(true class) exceeds `eta` (0 when none does).
+
+    DCWP's `ensemble` miner trains its biased model this way, so it keeps fitting the samples it
+    already finds easy (spec A.2); the official code takes a mean over an empty set (NaN) instead.
+    """
+    ce = F.cross_entropy(logits, y, reduction="none")
+    confident = (torch.softmax(logits.detach().float(), 1).gather(1, y[:, None]).squeeze(1) > eta).to(ce.dtype)
+    return (ce * confident).sum() / confident.sum().clamp_min(1.0)

@@ -5,6 +5,7 @@ linear layer, with the width of its features (DisEnt's encoders, DeNetDM's branc
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -38,6 +39,29 @@ class MLP(nn.Module):
     def extract(self, x: Tensor) -> Tensor:
         """Penultimate features."""
         return self.features(x.flatten(1) / self.input_divisor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.extract(x))
+
+
+class SmallCNN(nn.Module):
+    """DCWP's Colored MNIST network (GateCNN without its gates; spec A.8): three 4x4 stride-2
+    convolutions (no bias) with BatchNorm and ReLU, global average pooling, a linear classifier.
+    The default widths 64/128/256 give 660,992 conv and linear weights for 10 classes."""
+
+    def __init__(self, in_channels: int, channels: list[int], num_classes: int | None):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_channels
+        for c in channels:
+            layers += [nn.Conv2d(width, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+            width = c
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = width
+        self.classifier = nn.Linear(width, num_classes) if num_classes else nn.Identity()
+
+    def extract(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.extract(x))
@@ -92,16 +116,36 @@ class CifarResNet(nn.Module):
         return self.classifier(self.extract(x))
 
 
+def imagenet_weights(depth: int) -> Any:
+    """torchvision's ImageNet weights for ResNet-18/50 (V1, as DCWP and PruSC load), from torch's cache.
+
+    Offline runs need the file in torch's hub cache (`torch.hub.get_dir()/checkpoints`); a missing
+    file is one error that says how to get it.
+    """
+    import torchvision
+
+    weights = {18: torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+               50: torchvision.models.ResNet50_Weights.IMAGENET1K_V1}[depth]
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as e:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise BenchError(
+            f"ImageNet weights for ResNet-{depth} are not available ({type(e).__name__}): put {Path(weights.url).name} "
+            f"from {weights.url} at {path}, or set model.pretrained=false to train from scratch") from None
+
+
 class TorchvisionResNet(nn.Module):
-    """torchvision ResNet-18/50 trained from scratch (DisEnt's CIFAR10-C and BFFHQ models); fc replaced."""
+    """torchvision ResNet-18/50 with a fresh fc: from scratch (DisEnt's CIFAR10-C and BFFHQ models) or
+    ImageNet-initialised (`pretrained`, DCWP's and PruSC's backbones)."""
 
     def __init__(self, depth: int, num_classes: int | None, pretrained: bool = False):
         super().__init__()
         import torchvision
 
-        if pretrained:
-            raise BenchError("pretrained ResNet weights are not available offline yet: set model.pretrained=false")
         net = {18: torchvision.models.resnet18, 50: torchvision.models.resnet50}[depth](weights=None)
+        if pretrained:
+            net.load_state_dict(imagenet_weights(depth))
         self.feature_dim = net.fc.in_features
         net.fc = nn.Identity()
         self.body = net
@@ -121,6 +165,7 @@ def _mlp(spec: dict[str, Any], info: DataInfo, num_classes: int | None) -> nn.Mo
 
 MODELS: dict[str, Callable[[dict[str, Any], DataInfo, int | None], nn.Module]] = {
     "mlp": _mlp,
+    "cnn": lambda spec, info, k: SmallCNN(info.image_shape[0], list(spec.get("channels", [64, 128, 256])), k),
     "resnet20": lambda spec, info, k: CifarResNet(k),
     "resnet18": lambda spec, info, k: TorchvisionResNet(18, k, spec.get("pretrained", False)),
     "resnet50": lambda spec, info, k: TorchvisionResNet(50, k, spec.get("pretrained", False)),
@@ -158,3 +203,8 @@ def build_optimizer(spec: dict[str, Any], params: Any, device: torch.device) -> 
     if name == "sgd":
         return torch.optim.SGD(params, momentum=float(spec.get("momentum", 0.0)), **kwargs)
     raise BenchError(f"unknown optimizer {name!r}; available: adam, sgd")
+
+
+def build_scheduler(spec: dict[str, Any], optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """StepLR from `{lr_decay_step, lr_gamma}`, stepped every optimiser step (the official loops' convention)."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, int(spec["lr_decay_step"]), float(spec["lr_gamma"]))

@@ -36,6 +36,7 @@ def test_official_cmnist_erm_numbers_resolve():
     (["=3"], "malformed --set"),
     (["no_such_key=1"], "no selected method has a hyperparameter"),
     (["synthetic.no_such_option=1"], "has no option"),
+    (["erm.no_such_key=1"], "method erm has no hyperparameter"),
 ])
 def test_bad_sets_are_clear_errors(sets, message):
     with pytest.raises(BenchError, match=message):
@@ -47,3 +48,21 @@ def test_conflict_pct_out_of_range_is_refused_before_running():
         expand_grid(["erm"], ["cmnist"], [0], [150], "quick")
     with pytest.raises(BenchError, match="exists only at conflict_pct"):
         expand_grid(["erm"], ["cmnist-disent"], [0], [3], "quick")
+
+
+def test_method_prefixed_sets_sweep_one_method_and_read_exponents_as_numbers():
+    jobs = expand_grid(["erm", "dcwp"], ["synthetic"], [0], [1], "quick", parse_sets(["dcwp.lambda_sparse=1e-8,1e-6"]))
+    by_method = {m: [j for j in jobs if j.method == m] for m in ("erm", "dcwp")}
+    assert len(by_method["erm"]) == 1 and len(by_method["dcwp"]) == 2
+    assert sorted(j.hparams["method"]["lambda_sparse"] for j in by_method["dcwp"]) == [1e-8, 1e-6]
+    assert parse_sets(["a=1e-3,2,true,adam"]) == [("a", [1e-3, 2, True, "adam"])]
+
+
+def test_official_dcwp_cmnist_numbers_resolve_per_ratio():
+    hp = {pct: method_hparams("dcwp", "cmnist", "paper", conflict_pct=pct) for pct in (0.5, 1, 2, 5)}
+    assert [hp[p]["lambda_upweight"] for p in (0.5, 1, 2, 5)] == [80, 50, 30, 10]
+    h = hp[1]
+    assert (h["miner"]["steps"], h["pretrain"]["steps"], h["prune"]["steps"], h["finetune"]["steps"]) == (2000, 10000, 2000, 1000)
+    assert h["miner"]["optimizer"]["name"] == "sgd" and h["pretrain"]["optimizer"]["lr"] == 1e-2
+    assert h["lambda_sparse"] == 1e-8 and h["prune_upweight"] == 80 and h["model"]["name"] == "cnn"
+    assert method_hparams("dcwp", "celeba", "paper")["lambda_sparse"] == 5e-6
