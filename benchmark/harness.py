@@ -82,8 +82,9 @@ class DeviceData:
         """uint8 images -> float, scaled to [0, 1] and normalised by the dataset's mean/std (one fused op)."""
         return torch.addcmul(self.shift, x.float(), self.scale)
 
-    def train_batch(self, index: Tensor) -> Batch:
-        x, y, _ = self.splits["train"]
+    def train_batch(self, index: Tensor, split: str = "train") -> Batch:
+        """Images and targets of `split` at `index` (never the bias attribute)."""
+        x, y, _ = self.splits[split]
         return Batch(self.prepare(x[index]), y[index], index)
 
     def train_set(self) -> TrainSet:
@@ -148,6 +149,7 @@ class RunResult:
     final_stage: str = ""
     sparsity: dict[str, float] | None = None
     diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)  # per-sample arrays (cluster ids), saved beside the result
     resumed_from_step: int = 0
 
 
@@ -205,7 +207,7 @@ class Harness:
         self.method.models.train()
         self._log({"event": "eval", **entry})
 
-    def _diagnose(self, report: dict[str, Any]) -> dict[str, Any]:
+    def _diagnose(self, stage: str, report: dict[str, Any]) -> dict[str, Any]:
         """JSON-ready summary of what a once-only stage returned. A boolean mask over the training
         split (mined samples) is summarised by its size and, for evaluation only, its precision and
         recall against the true bias-conflicting samples; the method never sees these."""
@@ -218,11 +220,27 @@ class Harness:
                 count, true = int(value.sum()), int(conflicting.sum())
                 out[key] = {"count": count, "precision": hits / count if count else 0.0,
                             "recall": hits / true if true else 0.0}
+                self.result.artifacts[f"{stage}.{key}"] = value.cpu().numpy()
+            elif isinstance(value, Tensor) and not value.is_floating_point() and value.shape == y.shape:
+                out[key] = self._group_summary(value.long(), bias)
+                self.result.artifacts[f"{stage}.{key}"] = value.cpu().numpy()
             elif isinstance(value, Tensor):
                 out[key] = value.tolist()
             else:
                 out[key] = value
         return out
+
+    def _group_summary(self, groups: Tensor, bias: Tensor) -> dict[str, Any]:
+        """Sizes of the groups a method formed (e.g. clusters) and, for evaluation only, their purity
+        with respect to the bias attribute: the fraction of samples whose group's most common bias
+        value is their own. `chance_purity` is that of a single group holding everything."""
+        n_bias = self.data.info.num_bias
+        ids, inverse = torch.unique(groups, return_inverse=True)
+        table = torch.zeros(len(ids), n_bias, dtype=torch.long, device=groups.device)
+        table.index_put_((inverse, bias), torch.ones_like(bias), accumulate=True)
+        return {"count": len(ids), "sizes": table.sum(1).tolist(),
+                "bias_purity": float(table.max(1).values.sum() / len(groups)),
+                "chance_purity": float(table.sum(0).max() / len(groups))}
 
     # ----- checkpoints ------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
@@ -281,7 +299,8 @@ class Harness:
         self._set_rng_state(state["rng"])
         self.position = state["position"]
         self.result = state["result"]
-        self.result.__dict__.setdefault("diagnostics", {})  # checkpoints written before diagnostics existed
+        for name in ("diagnostics", "artifacts"):  # checkpoints written before these fields existed
+            self.result.__dict__.setdefault(name, {})
         self.result.resumed_from_step = self.position["global_step"]
         return state
 
@@ -296,9 +315,13 @@ class Harness:
             self.rt.log(record)
 
     def _make_sampler(self, stage: Stage) -> EpochSampler | WeightedSampler:
+        if stage.split not in self.data.splits:
+            raise BenchError(f"{self.method.name} stage {stage.name!r} trains on the {stage.split!r} split, which "
+                             f"{self.data.info.name} does not have: hold one out (e.g. --set {self.data.info.name}.valid_fraction=0.1) "
+                             f"or let the stage train on another split (see configs/methods/{self.method.name}.yaml)")
         if stage.sample_weights is not None:
             return WeightedSampler(stage.sample_weights().to(self.device), stage.batch_size, self.generator)
-        return EpochSampler(len(self.data.splits["train"][1]), stage.batch_size, stage.drop_last, self.generator)
+        return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator)
 
     def _flush(self, stage: Stage, step: int, sums: dict[str, Tensor], count: int) -> None:
         """Read the accumulated logs (the only host sync of the loop); fail on a non-finite loss."""
@@ -329,7 +352,7 @@ class Harness:
         periodic_every, periodic = stage.periodic or (0, None)
         for step in range(start, stage.steps):
             m.step = step
-            batch = self.data.train_batch(self.sampler.next())
+            batch = self.data.train_batch(self.sampler.next(), stage.split)
             with self._autocast():
                 out = stage.loss(batch)
             for opt in optimizers:
@@ -385,7 +408,7 @@ class Harness:
                         with self._autocast():
                             report = stage.run(self.data.train_set())
                         if report:
-                            self.result.diagnostics[stage.name] = self._diagnose(report)
+                            self.result.diagnostics[stage.name] = self._diagnose(stage.name, report)
                             self._log({"event": "diagnostics", "stage": stage.name, **self.result.diagnostics[stage.name]})
                 else:
                     resumed = state is not None and i == state["position"]["stage"] and state["sampler"] is not None

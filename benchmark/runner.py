@@ -82,6 +82,7 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
                           amp=hp["method"].get("amp", "off"), runtime=options)
         result = harness.run()
         record = _record(job, result, data, device, time.perf_counter() - started, method.dense_stage)
+        record["artifacts"] = store.write_artifacts(job, result.artifacts)
         store.write_result(job, record)
         test = record["metrics"]["last"]["test"]
         return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}

@@ -5,6 +5,7 @@ Layout under the results directory:
     failed/<job name>.json      the last failure of a job (reason, traceback); cleared on success
     logs/<job name>.jsonl       training and evaluation log lines
     checkpoints/<job name>.pt   the in-flight job's last checkpoint; removed when it finishes
+    artifacts/<job name>.npz    per-sample arrays a job produced (mined flags, cluster ids), if any
 A rerun skips every job whose JSON exists; a run killed at any moment loses at most the jobs in
 flight (and those resume from their checkpoints) and never leaves a half-written JSON.
 """
@@ -61,6 +62,23 @@ class Store:
 
     def checkpoint_path(self, job: Job) -> Path:
         return self.root / "checkpoints" / f"{job.name}.pt"
+
+    def artifact_path(self, job: Job) -> Path:
+        return self.root / "artifacts" / f"{job.name}.npz"
+
+    def write_artifacts(self, job: Job, arrays: dict[str, Any]) -> str | None:
+        """Save per-sample arrays atomically (before the result JSON that names them); returns the path
+        relative to the results directory, or None when there are none."""
+        if not arrays:
+            return None
+        import numpy as np
+
+        path = self.artifact_path(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return str(path.relative_to(self.root))
 
     def is_done(self, job: Job) -> bool:
         return self.result_path(job).exists()

@@ -7,6 +7,7 @@ or the harness may know about the data without seeing labels (sizes, normalisati
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,12 @@ class DataInfo:
     # (y, bias) pairs that count as bias-aligned; None means "y == bias".
     aligned_pairs: tuple[tuple[int, int], ...] | None = None
     train_size: int = 0
+    # ((split, number of samples), ...): filled in by BiasedData, so a method can size epochs
+    split_sizes: tuple[tuple[str, int], ...] = ()
+
+    def size(self, split: str) -> int:
+        """Number of samples of `split` (0 when the dataset has no such split)."""
+        return dict(self.split_sizes).get(split, 0)
 
     def is_aligned(self, y: Tensor, bias: Tensor) -> Tensor:
         """Boolean mask: which (y, bias) pairs are bias-aligned under this dataset's convention."""
@@ -75,6 +82,8 @@ class BiasedData:
 
     def __post_init__(self) -> None:
         self.check()
+        sizes = tuple(sorted((name, len(split)) for name, split in self.splits.items()))
+        self.info = dataclasses.replace(self.info, train_size=len(self.splits["train"]), split_sizes=sizes)
         if not self.fingerprint.get("sha256"):
             self.fingerprint = {**self.fingerprint, "sha256": hash_splits(self.splits)}
 

@@ -58,8 +58,10 @@ class Stage:
     logs}) and steps the optimisers named in `optimizers` (all of the method's when empty). A
     once-only stage runs `run(train_set)` instead (mining, clustering); what it returns is stored
     with the job's results as diagnostics (a boolean mask over the training split is summarised
-    by the harness, which alone holds the bias labels, as precision and recall). `sample_weights`, when
-    given, returns per-sample weights over the training split and batches are drawn from them
+    by the harness, which alone holds the bias labels, as precision and recall; an integer
+    vector over it, such as cluster ids, by its group sizes and purity). A loss stage draws its
+    batches from `split` (`train`; PruSC fine-tunes on `valid`). `sample_weights`, when
+    given, returns per-sample weights over the stage's split and batches are drawn from them
     with replacement; otherwise batches walk shuffled epochs (`drop_last` as the official code).
     `evaluate` marks stages that are evaluated (every `eval_every` steps when given, else the
     job's `eval_every`, and at their end); the last evaluated stage is the one selection rules
@@ -77,6 +79,7 @@ class Stage:
     drop_last: bool = False
     sample_weights: Callable[[], Tensor] | None = None
     evaluate: bool = True
+    split: str = "train"
     eval_every: int | None = None
     on_start: Callable[[], None] | None = None
     periodic: tuple[int, Callable[[TrainSet], None]] | None = None

@@ -12,10 +12,10 @@ from methods.biased_model import confident_cross_entropy, mine_wrong, train_set_
 from methods.contrastive import contrastive_loss
 from methods.masks import (
     add_weight_masks,
+    enter_mask_stage,
     mask_logit_sum,
     mask_parameters,
     mask_sparsity,
-    set_mask_mode,
     weight_parameters,
 )
 from methods.models import build_model, build_optimizer, build_scheduler
@@ -110,13 +110,7 @@ class DCWP(Method):
         return out
 
     def _mode(self, mode: str) -> None:
-        """Switch the mask mode and let gradients reach only what this stage trains."""
-        clf = self.models["classifier"]
-        set_mask_mode(clf, mode)
-        for p in weight_parameters(clf):
-            p.requires_grad_(mode != "learn")
-        for p in mask_parameters(clf):
-            p.requires_grad_(mode == "learn")
+        enter_mask_stage(self.models["classifier"], mode)
 
     def _flag_weights(self, upweight: float) -> Tensor:
         return torch.where(self.mined, float(upweight), 1.0)

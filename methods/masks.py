@@ -88,6 +88,16 @@ def set_mask_mode(model: nn.Module, mode: str) -> None:
         mask.mode = mode
 
 
+def enter_mask_stage(model: nn.Module, mode: str) -> None:
+    """Set the mask mode for a stage and let gradients reach only what it trains: the mask logits
+    while masks are learnt (weights frozen), the weights otherwise (mask logits frozen)."""
+    set_mask_mode(model, mode)
+    for p in weight_parameters(model):
+        p.requires_grad_(mode != "learn")
+    for p in mask_parameters(model):
+        p.requires_grad_(mode == "learn")
+
+
 def mask_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [mask.mask_logits for _, mask in masked_layers(model)]
 

@@ -49,6 +49,7 @@ def test_every_stage_and_miner_runs(synthetic, mining, mine_with, loss):
     assert set(result.sparsity) >= {"overall", "classifier"} and 0 <= result.sparsity["overall"] <= 1
     mined = result.diagnostics["mine"]["mined"]
     assert mined["count"] == int(m.mined.sum()) and 0 <= mined["precision"] <= 1
+    assert (result.artifacts["mine.mined"] == m.mined.numpy()).all()
     if mining == "ensemble":  # 60 steps over 4,000 samples at batch 256: 4 confidence passes
         assert m.confidence.max() > 0
 

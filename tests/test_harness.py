@@ -2,9 +2,18 @@
 import pytest
 import torch
 
+from benchmark.config import method_hparams
 from benchmark.errors import BenchError, NonFiniteLossError
-from benchmark.harness import EpochSampler, Interrupted, RuntimeOptions, WeightedSampler
+from benchmark.harness import (
+    EpochSampler,
+    Harness,
+    Interrupted,
+    RuntimeOptions,
+    WeightedSampler,
+)
 from benchmark.selection import select_all
+from methods.base import Stage
+from methods.erm import ERM
 from tests.helpers import train
 
 
@@ -83,3 +92,48 @@ def test_unknown_device_and_missing_gpu_are_clear_errors():
     if not torch.cuda.is_available():
         with pytest.raises(BenchError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+class Reporter(ERM):
+    """ERM with a once-only stage that returns a flag vector and a grouping of the training split,
+    and a final stage that trains on the validation split."""
+
+    def stages(self):
+        train = super().stages()[0]
+        tune = Stage("tune", steps=5, loss=self.loss, batch_size=32, split="valid")
+        return [Stage("report", run=self.report), train, tune]
+
+    def report(self, train_set):
+        return {"flags": train_set.y == 0, "groups": train_set.y, "note": 3}
+
+
+def test_once_only_stage_reports_are_summarised_with_bias_labels_by_the_harness(synthetic):
+    hp = method_hparams("erm", "synthetic", "quick")
+    hp["steps"] = 5
+    m = Reporter(synthetic.info, hp, torch.device("cpu"))
+    result = Harness(m, synthetic, 0).run()
+    report = result.diagnostics["report"]
+    _, bias = synthetic.splits["train"].y, synthetic.splits["train"].bias
+    y = synthetic.splits["train"].y
+    conflicting = y != bias
+    flagged = y == 0
+    assert report["note"] == 3
+    assert report["flags"]["count"] == int(flagged.sum())
+    assert report["flags"]["precision"] == pytest.approx(float((flagged & conflicting).sum() / flagged.sum()))
+    assert report["flags"]["recall"] == pytest.approx(float((flagged & conflicting).sum() / conflicting.sum()))
+    groups = report["groups"]
+    assert groups["count"] == synthetic.info.num_classes and sum(groups["sizes"]) == len(y)
+    assert groups["bias_purity"] == pytest.approx(1 - float(conflicting.float().mean()))  # each class's majority colour
+    assert set(result.artifacts) == {"report.flags", "report.groups"}
+    assert result.timings["tune"]["steps"] == 5 and result.final_stage == "tune"
+    assert synthetic.info.size("valid") == len(synthetic.splits["valid"]) and synthetic.info.size("nope") == 0
+
+
+def test_a_stage_on_a_missing_split_is_a_clear_error(synthetic):
+    import dataclasses
+
+    data = dataclasses.replace(synthetic, splits={k: v for k, v in synthetic.splits.items() if k != "valid"})
+    hp = method_hparams("erm", "synthetic", "quick")
+    m = Reporter(data.info, hp, torch.device("cpu"))
+    with pytest.raises(BenchError, match="trains on the 'valid' split"):
+        Harness(m, data, 0, runtime=RuntimeOptions(max_stage_steps=2)).run()

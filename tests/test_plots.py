@@ -1,4 +1,6 @@
 """`run_bench.py plot sparsity`: a lambda_sparse sweep from the CLI to a PNG and a PDF."""
+import numpy as np
+
 from benchmark.plots import sparsity_frame
 from benchmark.store import Store
 from tests.helpers import cli
@@ -12,6 +14,12 @@ def test_sparsity_sweep_and_plot_from_the_cli(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "sparsity" in run.stdout and "lambda_sparse=1e-10" in run.stdout and "lambda_sparse=0.0003" in run.stdout
     records = Store(out, create=False).results()
+    for rec in records:
+        if rec["job"]["method"] == "dcwp":
+            with np.load(out / rec["artifacts"]) as arrays:
+                assert arrays["mine.mined"].dtype == bool and int(arrays["mine.mined"].sum()) == rec["diagnostics"]["mine"]["mined"]["count"]
+        else:
+            assert rec["artifacts"] is None
     df = sparsity_frame(records, "last")
     pruned = df[df["kind"] == "pruned"].sort_values("sparsity")
     assert len(pruned) == 2 and len(df[df["kind"] == "dense"]) == 2
