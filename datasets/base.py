@@ -54,8 +54,8 @@ class DataInfo:
     input_kind: str = "small"
     # (y, bias) pairs that count as bias-aligned; None means "y == bias".
     aligned_pairs: tuple[tuple[int, int], ...] | None = None
-    train_size: int = 0
-    # ((split, number of samples), ...): filled in by BiasedData, so a method can size epochs
+    train_size: int = 0  # filled in by BiasedData from the train split
+    # ((split, number of samples), ...): also filled in by BiasedData, so a method can size epochs
     split_sizes: tuple[tuple[str, int], ...] = ()
 
     def size(self, split: str) -> int:

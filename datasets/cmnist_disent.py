@@ -45,6 +45,6 @@ def load_cmnist_disent(root: Path | None, conflict_pct: float, folder: str = "cm
     splits = splits_from_arrays(arrays)
     info = DataInfo(
         name="cmnist-disent", num_classes=10, num_bias=10, image_shape=(3, 28, 28),
-        augmentation="none", input_kind="small", train_size=len(splits["train"]),
+        augmentation="none", input_kind="small",
     )
     return BiasedData(splits, info, {"generator": "disent-release", "folder": str(directory)})

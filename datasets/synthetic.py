@@ -72,6 +72,6 @@ def load_synthetic(root: Path | None, conflict_pct: float, seed: int = 0, train_
     }
     info = DataInfo(
         name="synthetic", num_classes=NUM_CLASSES, num_bias=NUM_CLASSES, image_shape=(3, SIZE, SIZE),
-        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_kind="small", train_size=train_size,
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_kind="small",
     )
     return BiasedData(splits, info, {"generator": "synthetic-1", "seed": seed})
