@@ -44,6 +44,7 @@ class RuntimeOptions:
     progress: bool = False
     stop_after_steps: int | None = None
     max_stage_steps: int | None = None  # caps every loss stage (tests step each stage a few times)
+    shared_stage_path: Callable[[str], Path] | None = None  # stage name -> where jobs sharing it keep its end state
 
 
 def resolve_device(name: str) -> torch.device:
@@ -151,6 +152,7 @@ class RunResult:
     diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)  # per-sample arrays (cluster ids), saved beside the result
     resumed_from_step: int = 0
+    reused_stages: list[str] = field(default_factory=list)  # run by an earlier job with the same prefix (timings are its)
 
 
 class Harness:
@@ -258,12 +260,9 @@ class Harness:
         if "cuda" in state:
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
-    def save_checkpoint(self) -> None:
-        path = self.rt.checkpoint_path
-        if path is None:
-            return
+    def _state(self) -> dict[str, Any]:
         m = self.method
-        state = {
+        return {
             "position": dict(self.position),
             "models": m.models.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
@@ -274,35 +273,69 @@ class Harness:
             "rng": self._rng_state(),
             "result": self.result,
         }
+
+    @staticmethod
+    def _write(path: Path, state: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         torch.save(state, tmp)
         os.replace(tmp, path)
+
+    def save_checkpoint(self) -> None:
+        if self.rt.checkpoint_path is not None:
+            self._write(self.rt.checkpoint_path, self._state())
         self.last_checkpoint = time.monotonic()
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        path = self.rt.checkpoint_path
-        if path is None or not path.exists():
-            return None
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=False)
-        except Exception:  # a checkpoint cut short by a kill: start over
-            return None
+    def _restore(self, state: dict[str, Any], optimizers: set[str] | None = None) -> None:
+        """Load a saved state; `optimizers` limits which optimisers and schedulers are restored."""
         m = self.method
         m.models.load_state_dict(state["models"])
         for k, o in m.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
+            if optimizers is None or k in optimizers:
+                o.load_state_dict(state["optimizers"][k])
         for k, s in m.schedulers.items():
-            s.load_state_dict(state["schedulers"][k])
+            if optimizers is None or k in optimizers:
+                s.load_state_dict(state["schedulers"][k])
         self.scaler.load_state_dict(state["scaler"])
         m.load_extra_state(state["method"])
         self._set_rng_state(state["rng"])
         self.position = state["position"]
         self.result = state["result"]
-        for name in ("diagnostics", "artifacts"):  # checkpoints written before these fields existed
-            self.result.__dict__.setdefault(name, {})
-        self.result.resumed_from_step = self.position["global_step"]
-        return state
+        for name, default in (("diagnostics", {}), ("artifacts", {}), ("reused_stages", [])):  # older checkpoints
+            self.result.__dict__.setdefault(name, default)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The job's own checkpoint if it has one, else the latest shared stage another job saved."""
+        state = self._read(self.rt.checkpoint_path)
+        if state is not None:
+            self._restore(state)
+            self.result.resumed_from_step = self.position["global_step"]
+            return state
+        for i in reversed(range(len(self.stages))):
+            state = self._read(self._shared_path(i))
+            if state is not None:
+                prefix = self.stages[: i + 1]
+                self._restore(state, {n for s in prefix if s.loss is not None for n in s.optimizers})
+                self.result.reused_stages = [s.name for s in prefix]
+                self._log({"event": "reused", "stages": self.result.reused_stages, "from": str(self._shared_path(i))})
+                return state
+        return None
+
+    def _read(self, path: Path | None) -> dict[str, Any] | None:
+        if path is None or not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location=self.device, weights_only=False)
+        except Exception:  # a file cut short by a kill: start over
+            return None
+
+    def _shared_path(self, index: int) -> Path | None:
+        name = self.stages[index].name
+        if self.rt.shared_stage_path is None or name not in self.method.shared_stages:
+            return None
+        if any(s.loss is not None and not s.optimizers for s in self.stages[: index + 1]):
+            raise BenchError(f"{self.method.name} shares stage {name!r}, so every loss stage up to it must name its optimizers")
+        return self.rt.shared_stage_path(name)
 
     # ----- training ---------------------------------------------------------------------
     def _autocast(self):
@@ -425,6 +458,9 @@ class Harness:
                 self.position.update(stage=i + 1, step=0)
                 self.sampler = None
                 self.save_checkpoint()
+                shared = self._shared_path(i)
+                if shared is not None and not shared.exists():
+                    self._write(shared, self._state())
         finally:
             if self.bar is not None:
                 self.bar.close()

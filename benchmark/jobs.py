@@ -50,6 +50,17 @@ class Job:
         }
         return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
 
+    def prefix_id(self, ignored: tuple[str, ...], extra: Any = None) -> str:
+        """The id of this job with the method hyperparameters in `ignored` left out: jobs that share it
+        run identically up to a stage those hyperparameters do not reach."""
+        hp = self.hparams
+        hp["method"] = {k: v for k, v in hp["method"].items() if k not in ignored}
+        key = {
+            "format": RESULT_FORMAT_VERSION, "method": self.method, "dataset": self.dataset,
+            "conflict_pct": self.conflict_pct, "seed": self.seed, "budget": self.budget, "hparams": hp, "extra": extra,
+        }
+        return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
+
     @property
     def name(self) -> str:
         """File-name stem: readable fields, then the id."""

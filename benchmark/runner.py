@@ -56,6 +56,7 @@ def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float,
         "timings": timings,
         "wall_seconds": wall,
         "resumed_from_step": result.resumed_from_step,
+        "reused_stages": result.reused_stages,
         "dataset_fingerprint": data.fingerprint,
         "environment": environment(device),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -78,6 +79,8 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
         options = RuntimeOptions(**{k: v for k, v in runtime.items() if k in RuntimeOptions.__dataclass_fields__})
         options.checkpoint_path = store.checkpoint_path(job)
         options.log = store.logger(job)
+        options.shared_stage_path = lambda stage: store.shared_stage_path(
+            job, stage, method.shared_stages[stage], extra=options.max_stage_steps)
         harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
                           amp=hp["method"].get("amp", "off"), runtime=options)
         result = harness.run()

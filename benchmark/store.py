@@ -6,6 +6,9 @@ Layout under the results directory:
     logs/<job name>.jsonl       training and evaluation log lines
     checkpoints/<job name>.pt   the in-flight job's last checkpoint; removed when it finishes
     artifacts/<job name>.npz    per-sample arrays a job produced (mined flags, cluster ids), if any
+    shared/<method>_<dataset>_c<pct>_s<seed>_<stage>_<prefix id>.pt
+                                the state at the end of a stage that jobs differing only in later-stage
+                                hyperparameters share (Method.shared_stages); delete it to recompute
 A rerun skips every job whose JSON exists; a run killed at any moment loses at most the jobs in
 flight (and those resume from their checkpoints) and never leaves a half-written JSON.
 """
@@ -62,6 +65,10 @@ class Store:
 
     def checkpoint_path(self, job: Job) -> Path:
         return self.root / "checkpoints" / f"{job.name}.pt"
+
+    def shared_stage_path(self, job: Job, stage: str, ignored: tuple[str, ...], extra: Any = None) -> Path:
+        prefix = job.prefix_id(ignored, extra)
+        return self.root / "shared" / f"{job.method}_{job.dataset}_c{job.conflict_pct:g}_s{job.seed}_{stage}_{prefix}.pt"
 
     def artifact_path(self, job: Job) -> Path:
         return self.root / "artifacts" / f"{job.name}.npz"

@@ -97,12 +97,20 @@ class Method:
     per-sample statistics; modules are saved by their state_dict) is checkpointed with the
     models and optimisers. The harness sets `self.step`, the index of the current optimiser
     step within the running stage, before each call of a stage's loss.
+
+    `shared_stages` maps a stage to the hyperparameters that cannot change anything up to that
+    stage's end (they configure later stages only). Jobs that differ only in those start from
+    the saved state of whichever of them reached the stage first: a sweep over a pruning
+    penalty pre-trains once per seed. The optimisers the shared stages step are restored with
+    them; the others keep their own settings, since an optimiser that has not stepped holds no
+    state.
     """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     state_keys: ClassVar[tuple[str, ...]] = ()
     dense_stage: ClassVar[str | None] = None  # pruning methods: the stage whose end is the unpruned network
+    shared_stages: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, info: DataInfo, hparams: dict[str, Any], device: torch.device):
         self.info = info

@@ -60,6 +60,10 @@ class DCWP(Method):
     paper = "Park et al., Training Debiased Subnetworks with Contrastive Weight Pruning, CVPR 2023"
     state_keys = ("mined", "confidence")
     dense_stage = "pretrain"
+    # Only the pruning and fine-tuning stages read these, so a sweep over any of them mines and
+    # pre-trains once per (dataset, ratio, seed). `mask` is not listed: its init is saved with the model.
+    shared_stages = {"mine": ("lambda_sparse", "lambda_con_prune", "lambda_con_retrain", "prune", "finetune",
+                              "prune_upweight", "lambda_upweight", "positives", "temperature")}
 
     def setup(self) -> None:
         hp = self.hparams

@@ -125,3 +125,32 @@ def test_dcwp_without_mining_and_contrastive_loss_does_not(biased, monkeypatch):
     monkeypatch.setattr(methods.dcwp.DCWP, "mine", mine_nothing)
     gain = _paired_gain(biased, lambda_con_prune=0.0, lambda_con_retrain=0.0)
     assert gain < 4, f"DCWP without its debiasing parts still gains {gain:.1f} points"
+
+
+def test_a_lambda_sweep_pretrains_once_and_matches_unshared_runs(tmp_path):
+    """Jobs that differ only in pruning/fine-tuning settings start from the first one's mined,
+    pre-trained state, and end exactly where a job run on its own ends."""
+    from benchmark.config import parse_sets
+    from benchmark.jobs import expand_grid
+    from benchmark.runner import run_grid, runtime_options
+    from benchmark.store import Store
+
+    sets = parse_sets(["dcwp.lambda_sparse=1e-3,1e-2", "dcwp.prune.optimizer.lr=0.01,0.05"])
+    jobs = expand_grid(["dcwp"], ["synthetic"], [0], [1], "quick", sets)
+    runtime = runtime_options("cpu", max_stage_steps=20)
+    shared = Store(tmp_path / "shared")
+    assert run_grid(jobs, shared, runtime, progress=False, announce=False)["done"] == 4
+    records = {r["job"]["id"]: r for r in shared.results()}
+    reused = [r["reused_stages"] for r in records.values()]
+    assert sorted(reused) == [[]] + [["pretrain_miner", "pretrain", "mine"]] * 3
+    assert len(list((tmp_path / "shared" / "shared").glob("*.pt"))) == 1
+    for job in jobs[1:]:
+        alone = Store(tmp_path / job.id)
+        run_grid([job], alone, runtime, progress=False, announce=False)
+        expected = alone.results()[0]
+        got = records[job.id]
+        assert got["curve"] == expected["curve"] and got["sparsity"] == expected["sparsity"]
+        assert expected["reused_stages"] == []
+    other_seed = expand_grid(["dcwp"], ["synthetic"], [1], [1], "quick", sets)[:1]
+    run_grid(other_seed, shared, runtime, progress=False, announce=False)
+    assert [r["reused_stages"] for r in shared.results() if r["job"]["seed"] == 1] == [[]]
