@@ -133,6 +133,15 @@ class Method:
         """Logits of the final model."""
         raise NotImplementedError
 
+    def stage_steps(self, spec: dict[str, Any], split: str = "train") -> int:
+        """A stage's `steps`, or its `epochs` over `split` at its `batch_size` (whole batches only
+        when it has `drop_last`), as the official epoch-based loops count them."""
+        if "steps" in spec:
+            return int(spec["steps"])
+        n, bs = self.info.size(split), int(spec["batch_size"])
+        per_epoch = n // bs if spec.get("drop_last") else -(-n // bs)
+        return int(spec["epochs"]) * per_epoch
+
     def sparsity(self) -> dict[str, float] | None:
         """Pruning methods: fraction of prunable weights masked to zero, overall and per layer."""
         return None

@@ -29,6 +29,16 @@ def train_set_outputs(model: nn.Module, train_set: TrainSet, batch_size: int = 1
     }
 
 
+@torch.no_grad()
+def train_set_features(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> Tensor:
+    """Penultimate features (`model.extract`) of every training sample, in order, model in eval mode."""
+    was_training = model.training
+    model.eval()
+    features = torch.cat([model.extract(b.x).float() for b in train_set.batches(batch_size)])
+    model.train(was_training)
+    return features
+
+
 def mine_wrong(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> Tensor:
     """Boolean mask of the training samples the biased model misclassifies (likely bias-conflicting)."""
     out = train_set_outputs(model, train_set, batch_size)

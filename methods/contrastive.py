@@ -13,12 +13,13 @@ from torch import Tensor
 
 
 def contrastive_loss(features: Tensor, positives: Tensor, denominator: Tensor | None = None,
-                     temperature: float = 0.07, reduction: str = "mean") -> Tensor:
+                     temperature: float = 0.07, reduction: str = "mean", anchors: Tensor | None = None) -> Tensor:
     """-(1/|P(i)|) sum_{p in P(i)} log( exp(s_ip / t) / sum_{j in D(i)} exp(s_ij / t) ), per anchor i.
 
     `features` (B, d) are L2-normalised here, so s is the cosine similarity. `denominator=None`
     means every other sample of the batch (SupCon; DCWP); positives always count in the
-    denominator. `reduction` is `mean` or `sum` over the anchors kept (PruSC's code sums).
+    denominator. `anchors` (B,) restricts which samples may act as anchors. `reduction` is `mean`
+    or `sum` over the anchors kept (PruSC's code sums).
     """
     z = F.normalize(features.float(), dim=1)
     logits = z @ z.T / temperature
@@ -29,6 +30,8 @@ def contrastive_loss(features: Tensor, positives: Tensor, denominator: Tensor | 
     log_denominator = torch.logsumexp(logits.masked_fill(~denominator, -1e9), dim=1)
     n_pos = positives.sum(1)
     keep = (n_pos > 0) & denominator.any(1)
+    if anchors is not None:
+        keep = keep & anchors
     pos_logits = (logits * positives).sum(1)
     per_anchor = -(pos_logits - n_pos * log_denominator) / n_pos.clamp_min(1)
     per_anchor = per_anchor[keep]

@@ -91,7 +91,9 @@ def test_missing_and_corrupt_data(tmp_path):
     shutil.copy(SHIPPED / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz", raw)
     with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as f:
         f.write(b"\0" * 100)
-    proc = cli("--methods", "erm", "--datasets", "cmnist", "--data-root", str(tmp_path), "--results-dir", str(tmp_path / "r"))
+    fresh_cache = {"DEBIASBENCH_CACHE": str(tmp_path / "cache")}  # a Colored MNIST built earlier would not read MNIST
+    proc = cli("--methods", "erm", "--datasets", "cmnist", "--data-root", str(tmp_path), "--results-dir", str(tmp_path / "r"),
+               env=fresh_cache)
     assert_one_line_error(proc, "train-images-idx3-ubyte.gz is corrupt", "md5")
 
 
