@@ -72,7 +72,7 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
     df = sparsity_frame(records, rule)
     if df.empty:
         raise BenchError("no pruning results (no job with a sparsity) in this directory: run dcwp or prusc first")
-    df["variant"] = df["hparams"].map(variant_labels(df[df["kind"] == "pruned"]))
+    df["variant"] = variant_labels(df[df["kind"] == "pruned"])
     plt, sns = _pyplot()
     paths: list[Path] = []
     for (dataset, pct), group in df.groupby(["dataset", "conflict_pct"]):

@@ -56,21 +56,22 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
     return pd.DataFrame(rows)
 
 
-def variant_labels(df: pd.DataFrame) -> dict[str, str]:
-    """A short label per hyperparameter setting: the budget when budgets differ, and the keys
-    whose values differ between settings of the same (method, dataset, budget)."""
-    labels: dict[str, str] = {}
-    for _, group in df.groupby(["dataset", "method"]):
+def variant_labels(df: pd.DataFrame) -> pd.Series:
+    """A short label per job's hyperparameter setting: the budget when budgets differ, and the keys
+    whose values differ between settings of the same (dataset, conflict_pct, method, budget); a
+    value a config sets per ratio (DCWP's lambda_upweight) is therefore not a variant."""
+    labels = pd.Series("", index=df.index, dtype=object)
+    for _, group in df.groupby(["dataset", "conflict_pct", "method"]):
         budgets = dict(zip(group["hparams"], group["budget"]))
         flat = {h: flatten(json.loads(h)) for h in budgets}
         keys: set[str] = set()
         for budget in set(budgets.values()):
             same = [flat[h] for h, b in budgets.items() if b == budget]
             keys |= {k for v in same for k in v if len({str(w.get(k)) for w in same}) > 1}
-        for h in budgets:
+        for index, h in group["hparams"].items():
             parts = [f"budget={budgets[h]}"] if len(set(budgets.values())) > 1 else []
             parts += [f"{k.split('.', 1)[1]}={flat[h].get(k)}" for k in sorted(keys)]
-            labels[h] = ", ".join(parts)
+            labels[index] = ", ".join(parts)
     return labels
 
 
@@ -112,11 +113,12 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                 expected: list[dict[str, Any]] | None = None) -> Table:
     """Aggregate records (and the jobs expected but absent, with their status) into a Table."""
     df = frame(records, rule, split) if records else pd.DataFrame(columns=["dataset", "conflict_pct", "method", "hparams", "budget", "seed"])
-    labels = variant_labels(df) if len(df) else {}
-    df["variant"] = df["hparams"].map(labels) if len(df) else []
+    df["variant"] = variant_labels(df) if len(df) else []
+    labels = {(r.dataset, float(r.conflict_pct), r.method, r.hparams): r.variant for r in df.itertuples()}
     status: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in expected or []:
-        status[(e["dataset"], float(e["conflict_pct"]), e["method"], labels.get(e["hparams"], ""))][e["status"].split(":")[0]] += 1
+        cell = (e["dataset"], float(e["conflict_pct"]), e["method"])
+        status[(*cell, labels.get((*cell, e["hparams"]), ""))][e["status"].split(":")[0]] += 1
     paper, sources = paper_numbers()
     show_sparsity = bool(len(df)) and df["sparsity"].notna().any()
     show_variant = bool(len(df)) and (df["variant"] != "").any()

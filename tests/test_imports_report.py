@@ -39,3 +39,15 @@ def test_table_means_stds_paper_column_and_missing_cells():
     empty = next(r for r in table.rows if r[1] == "1")
     assert empty[3] == "0 (1 missing)" and empty[4] == "–"
     assert "rule: last" in text and "denetdm-table1" in text
+
+
+def test_variants_are_settings_that_differ_within_a_ratio():
+    def rec(seed, pct, lr, upweight):
+        r = _record(seed, 0.5, pct=pct)
+        r["job"]["hparams"]["method"] = {"lr": lr, "upweight": upweight}  # upweight: set per ratio by a config
+        return r
+
+    records = [rec(0, 0.5, 1, 80), rec(1, 0.5, 2, 80), rec(2, 5.0, 1, 10)]
+    table = build_table(records)
+    variants = {(r[1], r[3]) for r in table.rows}
+    assert variants == {("0.5", "lr=1"), ("0.5", "lr=2"), ("5", "")}
