@@ -281,9 +281,9 @@ class Harness:
         torch.save(state, tmp)
         os.replace(tmp, path)
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, state: dict[str, Any] | None = None) -> None:
         if self.rt.checkpoint_path is not None:
-            self._write(self.rt.checkpoint_path, self._state())
+            self._write(self.rt.checkpoint_path, state or self._state())
         self.last_checkpoint = time.monotonic()
 
     def _restore(self, state: dict[str, Any], optimizers: set[str] | None = None) -> None:
@@ -312,12 +312,13 @@ class Harness:
             self.result.resumed_from_step = self.position["global_step"]
             return state
         for i in reversed(range(len(self.stages))):
-            state = self._read(self._shared_path(i))
+            path = self._shared_path(i)
+            state = self._read(path)
             if state is not None:
                 prefix = self.stages[: i + 1]
                 self._restore(state, {n for s in prefix if s.loss is not None for n in s.optimizers})
                 self.result.reused_stages = [s.name for s in prefix]
-                self._log({"event": "reused", "stages": self.result.reused_stages, "from": str(self._shared_path(i))})
+                self._log({"event": "reused", "stages": self.result.reused_stages, "from": str(path)})
                 return state
         return None
 
@@ -457,10 +458,11 @@ class Harness:
                 self.result.timings[stage.name] = {"seconds": prev["seconds"] + seconds, "steps": prev["steps"] + ran}
                 self.position.update(stage=i + 1, step=0)
                 self.sampler = None
-                self.save_checkpoint()
+                state = self._state()
+                self.save_checkpoint(state)
                 shared = self._shared_path(i)
                 if shared is not None and not shared.exists():
-                    self._write(shared, self._state())
+                    self._write(shared, state)
         finally:
             if self.bar is not None:
                 self.bar.close()

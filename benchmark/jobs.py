@@ -42,24 +42,23 @@ class Job:
         """{"method": resolved method hyperparameters, "dataset": dataset options}."""
         return json.loads(self.hparams_json)
 
-    @property
-    def id(self) -> str:
+    def _digest(self, hparams: dict[str, Any], **more: Any) -> str:
         key = {
             "format": RESULT_FORMAT_VERSION, "method": self.method, "dataset": self.dataset,
-            "conflict_pct": self.conflict_pct, "seed": self.seed, "budget": self.budget, "hparams": self.hparams,
+            "conflict_pct": self.conflict_pct, "seed": self.seed, "budget": self.budget, "hparams": hparams, **more,
         }
         return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
+
+    @property
+    def id(self) -> str:
+        return self._digest(self.hparams)
 
     def prefix_id(self, ignored: tuple[str, ...], extra: Any = None) -> str:
         """The id of this job with the method hyperparameters in `ignored` left out: jobs that share it
         run identically up to a stage those hyperparameters do not reach."""
         hp = self.hparams
         hp["method"] = {k: v for k, v in hp["method"].items() if k not in ignored}
-        key = {
-            "format": RESULT_FORMAT_VERSION, "method": self.method, "dataset": self.dataset,
-            "conflict_pct": self.conflict_pct, "seed": self.seed, "budget": self.budget, "hparams": hp, "extra": extra,
-        }
-        return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
+        return self._digest(hp, extra=extra)
 
     @property
     def name(self) -> str:
