@@ -206,7 +206,7 @@ class Harness:
                 entry[split] = correct
                 self.result.group_total[split] = total
         self.result.curve.append(entry)
-        self.method.models.train()
+        self.method.train_mode()
         self._log({"event": "eval", **entry})
 
     def _diagnose(self, stage: str, report: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +378,7 @@ class Harness:
         names = stage.optimizers or tuple(m.optimizers)
         optimizers = [m.optimizers[n] for n in names]
         schedulers = [m.schedulers[n] for n in names if n in m.schedulers]
-        m.models.train()
+        m.train_mode()
         sums: dict[str, Tensor] = {}
         count = 0
         scaler = self.scaler
@@ -406,7 +406,7 @@ class Harness:
             if periodic is not None and done % periodic_every == 0:
                 with torch.no_grad():
                     periodic(self.data.train_set())
-                m.models.train()
+                m.train_mode()
             if stage.evaluate and ((eval_every and done % eval_every == 0) or done == stage.steps):
                 self.evaluate(stage, done)
             if done % self.rt.log_every == 0 or done == stage.steps:

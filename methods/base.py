@@ -142,6 +142,10 @@ class Method:
         per_epoch = n // bs if spec.get("drop_last") else -(-n // bs)
         return int(spec["epochs"]) * per_epoch
 
+    def train_mode(self) -> None:
+        """Put the models in training mode for a loss stage (a method may keep frozen parts in eval mode)."""
+        self.models.train()
+
     def sparsity(self) -> dict[str, float] | None:
         """Pruning methods: fraction of prunable weights masked to zero, overall and per layer."""
         return None

@@ -67,6 +67,47 @@ class SmallCNN(nn.Module):
         return self.classifier(self.extract(x))
 
 
+class ConvNet(nn.Module):
+    """A plain convolutional encoder from a layer list (DeNetDM's shallow branches).
+
+    Each layer is `[out_channels, kernel, ops]`: `ops` orders the convolution `c` (no padding, as
+    the official code), BatchNorm `b`, ReLU `r` and 2x2 max-pooling `p`, e.g. "cbrp". The output
+    is global-average-pooled (`global_pool`) or flattened.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], layers: list[list[Any]], num_classes: int | None,
+                 global_pool: bool = False):
+        super().__init__()
+        modules: list[nn.Module] = []
+        width = image_shape[0]
+        for out, kernel, ops in layers:
+            for op in ops:
+                if op == "c":
+                    modules.append(nn.Conv2d(width, int(out), int(kernel)))
+                    width = int(out)
+                elif op == "b":
+                    modules.append(nn.BatchNorm2d(width))
+                elif op == "r":
+                    modules.append(nn.ReLU())
+                elif op == "p":
+                    modules.append(nn.MaxPool2d(2, 2))
+                else:
+                    raise BenchError(f"convnet layer ops use c, b, r, p; got {ops!r}")
+        self.features = nn.Sequential(*modules)
+        self.global_pool = global_pool
+        with torch.no_grad():
+            self.feature_dim = width if global_pool else self.features.eval()(torch.zeros(1, *image_shape)).numel()
+        self.features.train()
+        self.classifier = nn.Linear(width, num_classes) if num_classes else nn.Identity()
+
+    def extract(self, x: Tensor) -> Tensor:
+        out = self.features(x)
+        return F.adaptive_avg_pool2d(out, 1).flatten(1) if self.global_pool else out.flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.extract(x))
+
+
 class CifarBasicBlock(nn.Module):
     """BasicBlock of the CIFAR ResNets (He et al., 2016) with the parameter-free "option A" shortcut."""
 
@@ -166,6 +207,7 @@ def _mlp(spec: dict[str, Any], info: DataInfo, num_classes: int | None) -> nn.Mo
 MODELS: dict[str, Callable[[dict[str, Any], DataInfo, int | None], nn.Module]] = {
     "mlp": _mlp,
     "cnn": lambda spec, info, k: SmallCNN(info.image_shape[0], list(spec.get("channels", [64, 128, 256])), k),
+    "convnet": lambda spec, info, k: ConvNet(tuple(info.image_shape), spec["layers"], k, spec.get("global_pool", False)),
     "resnet20": lambda spec, info, k: CifarResNet(k),
     "resnet18": lambda spec, info, k: TorchvisionResNet(18, k, spec.get("pretrained", False)),
     "resnet50": lambda spec, info, k: TorchvisionResNet(50, k, spec.get("pretrained", False)),
