@@ -134,8 +134,10 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--selection", choices=RULES, default="last")
     p.add_argument("--split", choices=("test", "valid"), default="test")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="per-run diagnostics instead (DCWP's mining precision/recall, PruSC's cluster purity)")
     args = p.parse_args(argv)
-    print(report_dir(args.results_dir, args.format, args.selection, args.split))
+    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))
     return 0
 
 

@@ -208,15 +208,53 @@ def render(table: Table, fmt: str = "table") -> str:
     raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
 
 
-def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test") -> str:
-    """The tables of every stored result under a results directory (the `report` subcommand)."""
+def diagnostics_table(records: list[dict[str, Any]]) -> Table:
+    """One row per job that stored diagnostics (what DCWP's miner flagged, PruSC's clusters and
+    their purity): the scalars of `diagnostics`, flattened without the stage name (lists such as
+    cluster sizes are left out; they stay in the JSON)."""
+    with_diag = [r for r in records if r.get("diagnostics")]
+    flat = [{k.split(".", 1)[-1]: v for k, v in flatten(r["diagnostics"]).items() if isinstance(v, (int, float))} for r in with_diag]
+    keys = sorted({k for f in flat for k in f})
+    df = frame(with_diag, "last") if with_diag else pd.DataFrame()
+    variants = variant_labels(df) if len(df) else pd.Series(dtype=str)
+    show_variant = bool(len(variants)) and (variants != "").any()
+    columns = ["dataset", "conflict %", "method"] + (["variant"] if show_variant else []) + ["seed"] + keys
+    order = sorted(range(len(with_diag)), key=lambda i: (df["dataset"][i], df["conflict_pct"][i], df["method"][i], variants[i], df["seed"][i]))
+    rows, numeric = [], []
+    for i in order:
+        job = with_diag[i]["job"]
+        cells = [job["dataset"], f"{float(job['conflict_pct']):g}", job["method"]] + ([variants[i]] if show_variant else [])
+        cells.append(str(job["seed"]))
+        cells += ["" if k not in flat[i] else (f"{flat[i][k]:.3f}" if isinstance(flat[i][k], float) else str(flat[i][k])) for k in keys]
+        rows.append(cells)
+        numeric.append({"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
+                        "variant": variants[i], "seed": job["seed"], **flat[i]})
+    notes = ["computed by the harness from the bias labels for evaluation only: precision/recall of mined samples "
+             "against the true bias-conflicting ones; bias_purity = fraction of samples whose group's most common bias "
+             "value is their own (chance_purity: one group holding everything)."]
+    return Table("Per-run diagnostics (training split)", columns, rows, notes, pd.DataFrame(numeric))
+
+
+def _read_store(results_dir: str | Path):
     from benchmark.store import Store
 
     root = Path(results_dir)
     if not (root / "jobs").is_dir() and not (root / "failed").is_dir():
         raise BenchError(f"{root} holds no results (no jobs/ folder): pass the --results-dir of a run")
-    store = Store(root, create=False)
+    return Store(root, create=False)
+
+
+def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test",
+               diagnostics: bool = False) -> str:
+    """The tables of every stored result under a results directory (the `report` subcommand);
+    `diagnostics`: the per-run diagnostics table instead."""
+    store = _read_store(results_dir)
     records = store.results()
+    if diagnostics:
+        table = diagnostics_table(records)
+        if not table.rows:
+            raise BenchError(f"no result under {results_dir} stored diagnostics (DCWP and PruSC runs do)")
+        return render(table, fmt)
     failed = [{**f["job"], "hparams": canonical(f["job"]["hparams"]), "status": "failed"} for f in store.failures()]
     done = [{**r["job"], "hparams": canonical(r["job"]["hparams"]), "status": "done"} for r in records]
     return render(build_table(records, rule, split, done + failed), fmt)

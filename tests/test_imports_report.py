@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from benchmark.report import build_table, render
+from benchmark.report import build_table, diagnostics_table, render
 from tests.helpers import ROOT
 
 
@@ -51,3 +51,17 @@ def test_variants_are_settings_that_differ_within_a_ratio():
     table = build_table(records)
     variants = {(r[1], r[3]) for r in table.rows}
     assert variants == {("0.5", "lr=1"), ("0.5", "lr=2"), ("5", "")}
+
+
+def test_diagnostics_table_has_one_row_per_run_with_its_scalars():
+    mined = _record(0, 0.5)
+    mined["job"]["method"] = "dcwp"
+    mined["diagnostics"] = {"mine": {"mined": {"count": 566, "precision": 1.0, "recall": 0.9464}}}
+    clustered = _record(1, 0.5)
+    clustered["job"]["method"] = "prusc"
+    clustered["diagnostics"] = {"cluster": {"clusters": {"count": 16, "sizes": [3, 5], "bias_purity": 0.8422, "chance_purity": 0.1124}}}
+    table = diagnostics_table([clustered, _record(2, 0.5), mined])
+    assert table.columns == ["dataset", "conflict %", "method", "seed", "clusters.bias_purity", "clusters.chance_purity",
+                             "clusters.count", "mined.count", "mined.precision", "mined.recall"]
+    assert table.rows == [["cmnist", "0.5", "dcwp", "0", "", "", "", "566", "1.000", "0.946"],
+                          ["cmnist", "0.5", "prusc", "1", "0.842", "0.112", "16", "", "", ""]]
