@@ -78,19 +78,22 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
     for (dataset, pct), group in df.groupby(["dataset", "conflict_pct"]):
         pruned = group[group["kind"] == "pruned"].copy()
         pruned["setting"] = pruned["method"] + pruned["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
-        # runs that differ only after pre-training (a lambda_sparse sweep) share one dense network per seed
-        dense = group[group["kind"] == "dense"].drop_duplicates(["method", "seed", *(m for m, _ in PANELS)])
+        # one unpruned network per (method, seed): the runs of a lambda_sparse sweep share it (a run of the
+        # same seed repeated on other hardware differs only by float rounding and is not counted twice)
+        dense = group[group["kind"] == "dense"].drop_duplicates(["method", "seed"])
         fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.2), sharex=True)
         palette = dict(zip(sorted(pruned["setting"].unique()), sns.color_palette("colorblind", pruned["setting"].nunique())))
+        greys = ["black", "dimgray", "darkgray", "silver"]
         for ax, (metric, label) in zip(axes, PANELS):
             sns.scatterplot(data=pruned, x="sparsity", y=metric, hue="setting", palette=palette, alpha=0.45, s=30,
                             ax=ax, legend=False)
             for setting, g in pruned.groupby("setting"):
                 ax.errorbar(g["sparsity"].mean(), g[metric].mean(), xerr=_std(g["sparsity"]), yerr=_std(g[metric]),
                             fmt="o", ms=8, capsize=3, color=palette[setting], label=f"{setting}, n={len(g)}")
-            if not dense.empty:
-                ax.errorbar(0.0, dense[metric].mean(), yerr=_std(dense[metric]), fmt="s", ms=8, capsize=3, color="black",
-                            label=f"unpruned network (dense pre-training stage), n={len(dense)}")
+            # each method's own unpruned network (DCWP's CNN and PruSC's MLP are different networks)
+            for (method, g), shade in zip(dense.groupby("method"), greys):
+                ax.errorbar(0.0, g[metric].mean(), yerr=_std(g[metric]), fmt="s", ms=8, capsize=3, color=shade,
+                            label=f"{method} unpruned (its dense stage), n={len(g)}")
             right = max(5.0, float(pruned["sparsity"].max()) * 1.08)
             ax.set_xlim(-0.03 * right, right)
             ax.set_xlabel("sparsity (% of gated weights pruned)")

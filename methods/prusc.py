@@ -26,10 +26,12 @@ class PruSC(Method):
     intended algorithm, with each open point decided as the README's "PruSC reconstruction" says:
     1. `erm`: the network trains as plain ERM (the suite's ERM recipe for the dataset).
     2. `cluster`: cosine k-means (K = `clusters`) on the training split's penultimate ERM
-       features; the spurious attribute tends to form the clusters. On small data an ERM network
-       memorises its few conflicting samples, which then cluster with their class, not their bias
-       (fixture: 60 % of them at the end of ERM, none at step 100), so `cluster_at_step: N`
-       clusters the features of step N instead; the masks are still learnt on the final ERM network.
+       features of the final ERM network (the code's choice); the spurious attribute tends to
+       form the clusters. `cluster_at_step: N` clusters the features of ERM step N instead (the
+       masks are still learnt on the final network): on the tiny fixture the final network has
+       memorised its few conflicting samples, which then cluster with their class (60 % of them,
+       none at step 100), so the fixture uses step 100; on Colored MNIST the final network's
+       clusters are the purer ones and the default stays the code's.
     3. `prune`: ERM weights frozen, per-weight masks learnt exactly as DCWP's (shared
        `methods/masks.py`), loss CE + lambda_sparse * sum(logits) + lambda_con * L_task, batches
        drawn class-balanced (`balance: class`), or balanced over each class's clusters too
