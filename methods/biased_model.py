@@ -6,6 +6,8 @@ samples it gets wrong (its `wrong` miner). These helpers see the training split 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -14,12 +16,18 @@ from methods.base import TrainSet
 
 
 @torch.no_grad()
-def train_set_outputs(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> dict[str, Tensor]:
-    """Per training sample (model in eval mode): logits, predicted class, cross-entropy, p(true class)."""
+def _over_train_set(model: nn.Module, forward: Callable[[Tensor], Tensor], train_set: TrainSet, batch_size: int) -> Tensor:
+    """`forward` of every training sample, in order, with `model` in eval mode (its mode restored after)."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(b.x).float() for b in train_set.batches(batch_size)])
+    out = torch.cat([forward(b.x).float() for b in train_set.batches(batch_size)])
     model.train(was_training)
+    return out
+
+
+def train_set_outputs(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> dict[str, Tensor]:
+    """Per training sample (model in eval mode): logits, predicted class, cross-entropy, p(true class)."""
+    logits = _over_train_set(model, model, train_set, batch_size)
     y = train_set.y
     return {
         "logits": logits,
@@ -29,14 +37,9 @@ def train_set_outputs(model: nn.Module, train_set: TrainSet, batch_size: int = 1
     }
 
 
-@torch.no_grad()
 def train_set_features(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> Tensor:
     """Penultimate features (`model.extract`) of every training sample, in order, model in eval mode."""
-    was_training = model.training
-    model.eval()
-    features = torch.cat([model.extract(b.x).float() for b in train_set.batches(batch_size)])
-    model.train(was_training)
-    return features
+    return _over_train_set(model, model.extract, train_set, batch_size)
 
 
 def mine_wrong(model: nn.Module, train_set: TrainSet, batch_size: int = 1024) -> Tensor:
