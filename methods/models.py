@@ -98,7 +98,7 @@ class ConvNet(nn.Module):
         with torch.no_grad():
             self.feature_dim = width if global_pool else self.features.eval()(torch.zeros(1, *image_shape)).numel()
         self.features.train()
-        self.classifier = nn.Linear(width, num_classes) if num_classes else nn.Identity()
+        self.classifier = nn.Linear(self.feature_dim, num_classes) if num_classes else nn.Identity()
 
     def extract(self, x: Tensor) -> Tensor:
         out = self.features(x)

@@ -82,3 +82,13 @@ def test_the_target_beats_erm_on_conflicting_samples(cmnist, erm_conflicting):
 def test_without_the_product_of_experts_it_does_not(cmnist, erm_conflicting):
     _, ablated = _denetdm(cmnist, STEPS, poe=False)
     assert _conflicting(ablated) < erm_conflicting + 10
+
+
+@pytest.mark.parametrize("global_pool,width", [(False, 8 * 3 * 3), (True, 8)])
+def test_convnet_classifier_takes_the_encoder_width(global_pool, width):
+    """The shallow branch's layer list: flattened (8 channels x 3 x 3 left of 12 px) or pooled."""
+    from methods.models import ConvNet
+
+    net = ConvNet((3, 12, 12), [[4, 3, "cbrp"], [8, 3, "cbr"]], num_classes=5, global_pool=global_pool)
+    assert net.feature_dim == width
+    assert net(torch.zeros(2, 3, 12, 12)).shape == (2, 5)
