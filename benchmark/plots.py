@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchError
@@ -83,7 +84,7 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
         dense = group[group["kind"] == "dense"].drop_duplicates(["method", "seed"])
         fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.2), sharex=True)
         palette = dict(zip(sorted(pruned["setting"].unique()), sns.color_palette("colorblind", pruned["setting"].nunique())))
-        greys = ["black", "dimgray", "darkgray", "silver"]
+        greys = [f"{v:.2f}" for v in np.linspace(0.0, 0.6, dense["method"].nunique())]  # black to mid grey, one per method
         for ax, (metric, label) in zip(axes, PANELS):
             sns.scatterplot(data=pruned, x="sparsity", y=metric, hue="setting", palette=palette, alpha=0.45, s=30,
                             ax=ax, legend=False)
