@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from benchmark.errors import BenchError, NonFiniteLossError
-from benchmark.metrics import group_counts
+from benchmark.metrics import group_counts, group_metrics
 from datasets.base import BiasedData
 from methods.base import Batch, Method, Stage, TrainSet
 
@@ -176,6 +176,8 @@ class Harness:
         self.result = RunResult(aligned=self.data.aligned_mask(), final_stage=self._final_stage())
         self.position = {"stage": 0, "step": 0, "global_step": 0}
         self.sampler: EpochSampler | WeightedSampler | None = None
+        self.best: dict[str, Any] | None = None  # the kept models of a `keep_best` stage
+        self._check_keep_best()
         self.last_checkpoint = time.monotonic()
         self.bar = None
 
@@ -184,6 +186,20 @@ class Harness:
         if not evaluated:
             raise BenchError(f"method {self.method.name} has no evaluated loss stage")
         return evaluated[-1]
+
+    def _check_keep_best(self) -> None:
+        metrics = set(group_metrics([1], [1], [True])) - {"group_acc"}
+        for stage in self.stages:
+            if stage.keep_best is None:
+                continue
+            split, metric = stage.keep_best
+            if split not in self.data.splits:
+                raise BenchError(f"{self.method.name} stage {stage.name!r} keeps its best {split} evaluation, and "
+                                 f"{self.data.info.name} has no {split} split: hold one out (e.g. --set "
+                                 f"{self.data.info.name}.valid_fraction=0.1) or choose another rule")
+            if metric not in metrics or not stage.evaluate:
+                raise BenchError(f"{self.method.name} stage {stage.name!r}: keep_best needs an evaluated stage and "
+                                 f"one of {', '.join(sorted(metrics))}, got {metric!r}")
 
     # ----- evaluation -------------------------------------------------------------------
     @torch.inference_mode()
@@ -206,8 +222,28 @@ class Harness:
                 entry[split] = correct
                 self.result.group_total[split] = total
         self.result.curve.append(entry)
+        if stage.keep_best is not None:
+            self._keep_if_best(stage, entry)
         self.method.train_mode()
         self._log({"event": "eval", **entry})
+
+    def _keep_if_best(self, stage: Stage, entry: dict[str, Any]) -> None:
+        split, metric = stage.keep_best
+        value = group_metrics(entry[split], self.result.group_total[split], self.result.aligned)[metric]
+        if value is None or (self.best is not None and self.best["stage"] == stage.name and value <= self.best["value"]):
+            return
+        models = {k: v.detach().clone() for k, v in self.method.models.state_dict().items()}
+        self.best = {"stage": stage.name, "step": entry["step"], "value": value, "models": models}
+
+    def _restore_best(self, stage: Stage) -> None:
+        """End of a `keep_best` stage: its best evaluated models replace the last ones."""
+        best, self.best = self.best, None
+        if best is None or best["stage"] != stage.name:
+            return
+        self.method.models.load_state_dict(best["models"])
+        split, metric = stage.keep_best
+        self.result.diagnostics[stage.name] = {"kept_step": best["step"], "kept_by": f"{split} {metric}", "kept_value": best["value"]}
+        self._log({"event": "kept_best", "stage": stage.name, **self.result.diagnostics[stage.name]})
 
     def _diagnose(self, stage: str, report: dict[str, Any]) -> dict[str, Any]:
         """JSON-ready summary of what a once-only stage returned. A boolean mask over the training
@@ -253,12 +289,12 @@ class Harness:
         return state
 
     def _set_rng_state(self, state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["torch"])
+        torch.set_rng_state(state["torch"].cpu())
         np.random.set_state(state["numpy"])
         random.setstate(state["random"])
-        self.generator.set_state(state["sampler"])
+        self.generator.set_state(state["sampler"].cpu())
         if "cuda" in state:
-            torch.cuda.set_rng_state(state["cuda"], self.device)
+            torch.cuda.set_rng_state(state["cuda"].cpu(), self.device)
 
     def _state(self) -> dict[str, Any]:
         m = self.method
@@ -272,6 +308,7 @@ class Harness:
             "sampler": self.sampler.state_dict() if self.sampler else None,
             "rng": self._rng_state(),
             "result": self.result,
+            "best": self.best,
         }
 
     @staticmethod
@@ -301,6 +338,7 @@ class Harness:
         self._set_rng_state(state["rng"])
         self.position = state["position"]
         self.result = state["result"]
+        self.best = state.get("best")
         for name, default in (("diagnostics", {}), ("artifacts", {}), ("reused_stages", [])):  # older checkpoints
             self.result.__dict__.setdefault(name, default)
 
@@ -450,6 +488,8 @@ class Harness:
                     if resumed:
                         self.sampler.load_state_dict(state["sampler"])
                     self._train_stage(stage, start)
+                    if stage.keep_best is not None:
+                        self._restore_best(stage)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 seconds = time.perf_counter() - began

@@ -49,14 +49,26 @@ class Job:
         }
         return hashlib.sha256(canonical(key).encode()).hexdigest()[:12]
 
+    def _hashed_hparams(self) -> dict[str, Any]:
+        """The hyperparameters the id hashes: all, except an option added after results were stored
+        while it holds the value that reproduces them (`Method.neutral_defaults`), so that adding
+        an option does not orphan the results it cannot have changed."""
+        import methods  # noqa: F401  (fills the registry)
+        from methods.registry import METHODS
+
+        hp = self.hparams
+        neutral = getattr(METHODS.get(self.method), "neutral_defaults", {})
+        hp["method"] = {k: v for k, v in hp["method"].items() if not (k in neutral and v == neutral[k])}
+        return hp
+
     @property
     def id(self) -> str:
-        return self._digest(self.hparams)
+        return self._digest(self._hashed_hparams())
 
     def prefix_id(self, ignored: tuple[str, ...], extra: Any = None) -> str:
         """The id of this job with the method hyperparameters in `ignored` left out: jobs that share it
         run identically up to a stage those hyperparameters do not reach."""
-        hp = self.hparams
+        hp = self._hashed_hparams()
         hp["method"] = {k: v for k, v in hp["method"].items() if k not in ignored}
         return self._digest(hp, extra=extra)
 

@@ -68,6 +68,10 @@ class Stage:
     pick checkpoints from. `on_start` runs when the stage starts or resumes (freezing weights,
     switching mask modes); `periodic = (n, fn)` calls `fn(train_set)` after every n-th step
     (statistics over the whole training split, such as DCWP's confidence average).
+    `keep_best = (split, metric)` makes the harness keep the models of the stage's evaluation
+    with the highest `metric` (a `group_metrics` key) on `split` and restore them at the stage's
+    end (DeNetDM's official stage 1 hands its best epoch to stage 2); the harness computes the
+    metric, so the method still never sees a bias label.
     """
 
     name: str
@@ -83,6 +87,7 @@ class Stage:
     eval_every: int | None = None
     on_start: Callable[[], None] | None = None
     periodic: tuple[int, Callable[[TrainSet], None]] | None = None
+    keep_best: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.run is None):
@@ -104,6 +109,9 @@ class Method:
     penalty pre-trains once per seed. The optimisers the shared stages step are restored with
     them; the others keep their own settings, since an optimiser that has not stepped holds no
     state.
+
+    `neutral_defaults` names options added after results were stored, with the value at which
+    they change nothing: the job id leaves them out at that value, so stored results stay found.
     """
 
     name: ClassVar[str] = ""
@@ -111,6 +119,7 @@ class Method:
     state_keys: ClassVar[tuple[str, ...]] = ()
     dense_stage: ClassVar[str | None] = None  # pruning methods: the stage whose end is the unpruned network
     shared_stages: ClassVar[dict[str, tuple[str, ...]]] = {}
+    neutral_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, info: DataInfo, hparams: dict[str, Any], device: torch.device):
         self.info = info

@@ -22,9 +22,10 @@ from tests.helpers import train
 STEPS = 3000
 
 
-def _denetdm(data, steps: int, **overrides):
+def _denetdm(data, steps: int, distill_steps: int | None = None, **overrides):
     hp = method_hparams("denetdm", data.info.name, "paper")
-    hp["poe_stage"]["steps"] = hp["distill_stage"]["steps"] = steps
+    hp["poe_stage"]["steps"] = steps
+    hp["distill_stage"]["steps"] = steps if distill_steps is None else distill_steps
     hp.update(overrides)
     seed_everything(0)
     m = build("denetdm", data.info, hp, torch.device("cpu"))
@@ -92,3 +93,24 @@ def test_convnet_classifier_takes_the_encoder_width(global_pool, width):
     net = ConvNet((3, 12, 12), [[4, 3, "cbrp"], [8, 3, "cbr"]], num_classes=5, global_pool=global_pool)
     assert net.feature_dim == width
     assert net(torch.zeros(2, 3, 12, 12)).shape == (2, 5)
+
+
+def test_oracle_poe_selection_hands_stage_two_the_best_epoch(black_background):
+    """The official code's stage-1 choice: evaluated once per epoch, the shallow expert's best test
+    conflicting accuracy decides which stage-1 models the target starts from."""
+    from benchmark.selection import entry_metrics
+
+    m, result = _denetdm(black_background, 300, poe_selection="oracle-test")
+    poe = [e for e in result.curve if e["stage"] == "poe"]
+    per_epoch = len(black_background.splits["train"]) // 64
+    assert [e["step"] for e in poe] == [per_epoch * (i + 1) for i in range(300 // per_epoch)] + ([300] if 300 % per_epoch else [])
+    accs = [entry_metrics(e, result.group_total, result.aligned)["test"]["conflicting_acc"] for e in poe]
+    kept = result.diagnostics["poe"]
+    assert kept["kept_step"] == poe[accs.index(max(accs))]["step"] and kept["kept_value"] == max(accs)
+    assert torch.equal(m.models["teacher_classifier"].weight, _classifier_after_poe(black_background, kept["kept_step"]))
+
+
+def _classifier_after_poe(data, steps: int) -> torch.Tensor:
+    """The shared classifier of a stage 1 stopped after `steps` (same seed, so the same trajectory)."""
+    m, _ = _denetdm(data, steps, distill_steps=0)
+    return m.models["teacher_classifier"].weight

@@ -137,3 +137,52 @@ def test_a_stage_on_a_missing_split_is_a_clear_error(synthetic):
     m = Reporter(data.info, hp, torch.device("cpu"))
     with pytest.raises(BenchError, match="trains on the 'valid' split"):
         Harness(m, data, 0, runtime=RuntimeOptions(max_stage_steps=2)).run()
+
+
+class KeepsBest(ERM):
+    """ERM whose one stage keeps its evaluation with the best test accuracy; SGD at a learning
+    rate this high makes the accuracy jump between evaluations, so the best is not the last."""
+
+    def stages(self):
+        import dataclasses
+
+        return [dataclasses.replace(super().stages()[0], eval_every=10, keep_best=("test", "unbiased_acc"))]
+
+
+def _keeps_best(data, runtime=None):
+    hp = method_hparams("erm", "synthetic", "quick")
+    hp.update(steps=120, optimizer={"name": "sgd", "lr": 0.5, "weight_decay": 0.0})
+    torch.manual_seed(0)
+    m = KeepsBest(data.info, hp, torch.device("cpu"))
+    harness = Harness(m, data, 0, runtime=runtime)
+    return m, harness, harness.run()
+
+
+def test_a_keep_best_stage_ends_with_its_best_evaluated_models(synthetic, tmp_path):
+    from benchmark.metrics import group_metrics
+
+    m, harness, result = _keeps_best(synthetic)
+    accs = [group_metrics(e["test"], result.group_total["test"], result.aligned)["unbiased_acc"] for e in result.curve]
+    kept = result.diagnostics["train"]
+    best = result.curve[accs.index(max(accs))]
+    assert kept["kept_step"] == best["step"] != result.curve[-1]["step"]
+    assert kept["kept_value"] == max(accs) and kept["kept_by"] == "test unbiased_acc"
+    m.models.eval()
+    assert harness.evaluate_split("test")[0] == best["test"]
+
+    ckpt = tmp_path / "job.pt"
+    with pytest.raises(Interrupted):
+        _keeps_best(synthetic, RuntimeOptions(checkpoint_path=ckpt, stop_after_steps=best["step"] + 5))
+    resumed, _, again = _keeps_best(synthetic, RuntimeOptions(checkpoint_path=ckpt))
+    assert again.resumed_from_step == best["step"] + 5 and again.diagnostics["train"] == kept
+    assert torch.equal(_params(resumed), _params(m))
+
+
+def test_keeping_the_best_validation_models_needs_a_validation_split(synthetic):
+    import dataclasses
+
+    data = dataclasses.replace(synthetic, splits={k: v for k, v in synthetic.splits.items() if k != "valid"})
+    m = ERM(data.info, method_hparams("erm", "synthetic", "quick"), torch.device("cpu"))
+    m.stages = lambda: [dataclasses.replace(ERM.stages(m)[0], keep_best=("valid", "conflicting_acc"))]
+    with pytest.raises(BenchError, match="no valid split"):
+        Harness(m, data, 0)

@@ -1,4 +1,6 @@
 """Job ids hash what changes a result and nothing else; --set expands the grid; configs resolve."""
+import json
+
 import pytest
 
 from benchmark.config import method_hparams, parse_sets
@@ -66,3 +68,14 @@ def test_official_dcwp_cmnist_numbers_resolve_per_ratio():
     assert h["miner"]["optimizer"]["name"] == "sgd" and h["pretrain"]["optimizer"]["lr"] == 1e-2
     assert h["lambda_sparse"] == 1e-8 and h["prune_upweight"] == 80 and h["model"]["name"] == "cnn"
     assert method_hparams("dcwp", "celeba", "paper")["lambda_sparse"] == 5e-6
+
+
+def test_an_option_at_its_neutral_default_leaves_the_job_id_unchanged():
+    """DeNetDM's poe_selection came after its Colored MNIST results were stored: at `last` (the
+    behaviour those runs had) the id is the one without the option; any other value is a new job."""
+    (job,) = expand_grid(["denetdm"], ["cmnist"], [0], [1], "paper", [], None)
+    without = json.loads(job.hparams_json)
+    del without["method"]["poe_selection"]
+    assert job.id == job._digest(without)
+    (oracle,) = expand_grid(["denetdm"], ["cmnist"], [0], [1], "paper", [("denetdm.poe_selection", ["oracle-test"])], None)
+    assert oracle.id != job.id
