@@ -177,6 +177,7 @@ class Harness:
         self.position = {"stage": 0, "step": 0, "global_step": 0}
         self.sampler: EpochSampler | WeightedSampler | None = None
         self.best: dict[str, Any] | None = None  # the kept models of a `keep_best` stage
+        self.stage_began = time.perf_counter()  # the running stage's start, earlier runs of a resumed job included
         self._check_keep_best()
         self.last_checkpoint = time.monotonic()
         self.bar = None
@@ -298,8 +299,9 @@ class Harness:
 
     def _state(self) -> dict[str, Any]:
         m = self.method
+        in_stage = self.position["step"] > 0
         return {
-            "position": dict(self.position),
+            "position": {**self.position, "stage_seconds": time.perf_counter() - self.stage_began if in_stage else 0.0},
             "models": m.models.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in m.schedulers.items()},
@@ -471,8 +473,9 @@ class Harness:
             for i in range(self.position["stage"], len(self.stages)):
                 stage = self.stages[i]
                 start = self.position["step"] if i == self.position["stage"] else 0
+                earlier = self.position.get("stage_seconds", 0.0) if start else 0.0  # this stage's time before a resume
                 self.position.update(stage=i, step=start)
-                began = time.perf_counter()
+                self.stage_began = time.perf_counter() - earlier
                 if stage.on_start is not None:
                     stage.on_start()
                 if stage.run is not None:
@@ -492,10 +495,8 @@ class Harness:
                         self._restore_best(stage)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
-                seconds = time.perf_counter() - began
-                prev = self.result.timings.get(stage.name, {"seconds": 0.0, "steps": 0})
-                ran = stage.steps - start if stage.loss is not None else 0
-                self.result.timings[stage.name] = {"seconds": prev["seconds"] + seconds, "steps": prev["steps"] + ran}
+                steps = stage.steps if stage.loss is not None else 0
+                self.result.timings[stage.name] = {"seconds": time.perf_counter() - self.stage_began, "steps": steps}
                 self.position.update(stage=i + 1, step=0)
                 self.sampler = None
                 state = self._state()

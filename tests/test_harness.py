@@ -38,6 +38,7 @@ def test_interrupted_job_resumes_from_its_checkpoint_to_the_same_numbers(synthet
     assert ckpt.exists()
     resumed_model, resumed = train("erm", synthetic, steps=250, eval_every=50, runtime=RuntimeOptions(checkpoint_path=ckpt))
     assert resumed.resumed_from_step == 130
+    assert resumed.timings["train"]["steps"] == 250 and resumed.timings["train"]["seconds"] > 0
     assert torch.equal(_params(full_model), _params(resumed_model))
     assert [e["step"] for e in resumed.curve] == [50, 100, 150, 200, 250]
     assert resumed.curve == full.curve
