@@ -28,6 +28,20 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def neutral_defaults(method: str) -> dict[str, Any]:
+    """The method's options added after results were stored, at the values that reproduce them."""
+    import methods  # noqa: F401  (fills the registry)
+    from methods.registry import METHODS
+
+    return dict(getattr(METHODS.get(method), "neutral_defaults", {}))
+
+
+def complete_hparams(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """A stored job's hyperparameters with any option it predates set to its neutral default, so that
+    reports compare it with newer jobs of the same setting."""
+    return {**hparams, "method": {**neutral_defaults(method), **hparams.get("method", {})}}
+
+
 @dataclass(frozen=True)
 class Job:
     method: str
@@ -53,11 +67,8 @@ class Job:
         """The hyperparameters the id hashes: all, except an option added after results were stored
         while it holds the value that reproduces them (`Method.neutral_defaults`), so that adding
         an option does not orphan the results it cannot have changed."""
-        import methods  # noqa: F401  (fills the registry)
-        from methods.registry import METHODS
-
         hp = self.hparams
-        neutral = getattr(METHODS.get(self.method), "neutral_defaults", {})
+        neutral = neutral_defaults(self.method)
         hp["method"] = {k: v for k, v in hp["method"].items() if not (k in neutral and v == neutral[k])}
         return hp
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.config import CONFIG_ROOT, load_yaml
 from benchmark.errors import BenchError
-from benchmark.jobs import canonical
+from benchmark.jobs import canonical, complete_hparams
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, require_rule
 
@@ -47,7 +47,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         m = metrics[split]
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-            "seed": job["seed"], "budget": job["budget"], "hparams": canonical(job["hparams"]),
+            "seed": job["seed"], "budget": job["budget"], "hparams": canonical(complete_hparams(job["method"], job["hparams"])),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
             "wall_seconds": rec.get("wall_seconds", math.nan),
@@ -255,6 +255,9 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         if not table.rows:
             raise BenchError(f"no result under {results_dir} stored diagnostics (DCWP and PruSC runs do)")
         return render(table, fmt)
-    failed = [{**f["job"], "hparams": canonical(f["job"]["hparams"]), "status": "failed"} for f in store.failures()]
-    done = [{**r["job"], "hparams": canonical(r["job"]["hparams"]), "status": "done"} for r in records]
+    def entry(job: dict[str, Any], status: str) -> dict[str, Any]:
+        return {**job, "hparams": canonical(complete_hparams(job["method"], job["hparams"])), "status": status}
+
+    failed = [entry(f["job"], "failed") for f in store.failures()]
+    done = [entry(r["job"], "done") for r in records]
     return render(build_table(records, rule, split, done + failed), fmt)

@@ -65,3 +65,26 @@ def test_diagnostics_table_has_one_row_per_run_with_its_scalars():
                              "clusters.count", "mined.count", "mined.precision", "mined.recall"]
     assert table.rows == [["cmnist", "0.5", "dcwp", "0", "", "", "", "566", "1.000", "0.946"],
                           ["cmnist", "0.5", "prusc", "1", "0.842", "0.112", "16", "", "", ""]]
+
+
+def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp_path):
+    """DeNetDM's poe_selection came after its first stored runs: those rank with `last`, and a
+    report mixing them with an oracle-test run shows two variants, nothing unlabelled."""
+    import json
+
+    from benchmark.report import report_dir
+
+    def rec(seed, selection=None):
+        r = _record(seed, 0.6 + seed / 100)
+        r["job"]["method"] = "denetdm"
+        if selection:
+            r["job"]["hparams"]["method"]["poe_selection"] = selection
+        return r
+
+    (tmp_path / "jobs").mkdir()
+    for i, r in enumerate([rec(0), rec(1), rec(0, "oracle-test")]):
+        (tmp_path / "jobs" / f"denetdm_cmnist_c0.5_s{r['job']['seed']}_{i}.json").write_text(json.dumps(r))
+    table = build_table([rec(0), rec(1), rec(0, "oracle-test")])
+    assert sorted((r[3], r[4]) for r in table.rows) == [("poe_selection=last", "2"), ("poe_selection=oracle-test", "1")]
+    text = report_dir(tmp_path)
+    assert "poe_selection=last" in text and "poe_selection=oracle-test" in text and " 0 " not in text
