@@ -47,6 +47,9 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default=d.get("backend", "serial"), help="default: %(default)s")
     p.add_argument("--jobs", type=int, default=None, help="local backend workers (default: one per GPU, or half the CPU cores)")
     p.add_argument("--data-root", default=None, help="data root in torchvision's layout (default: $DEBIASBENCH_DATA, then the shipped MNIST)")
+    p.add_argument("--weights", default=None, metavar="DIR",
+                   help="folder holding torchvision's ImageNet weight files (resnet18-f37072fd.pth, resnet50-0676ba61.pth); "
+                        "default: $DEBIASBENCH_WEIGHTS, then torch's hub cache, then a download")
     p.add_argument("--results-dir", default=d.get("results_dir", "results"), help="default: %(default)s")
     p.add_argument("--config", default=None, help="YAML with `methods: {name: {...}}` and `datasets: {name: {...}}` overrides")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -98,6 +101,8 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.store import Store
 
     args = run_parser().parse_args(argv)
+    if args.weights:
+        os.environ["DEBIASBENCH_WEIGHTS"] = str(Path(args.weights).resolve())  # read by methods.models; workers inherit it
     if args.list:
         print(list_registry())
         return 0

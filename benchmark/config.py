@@ -83,7 +83,11 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
         hp = deep_merge(hp, sections[dataset])
     else:
         kind = dataset_config(dataset).get("input_kind", "small")
-        hp = deep_merge(hp, (cfg.get("kinds") or {}).get(kind, {}))
+        kinds = cfg.get("kinds") or {}
+        if kind not in kinds:
+            raise BenchError(f"method {method} has no setting for dataset {dataset} (input kind {kind!r}): add "
+                             f"datasets.{dataset} or kinds.{kind} to configs/methods/{method}.yaml")
+        hp = deep_merge(hp, kinds[kind])
     per_ratio = {float(k): v for k, v in (hp.pop("by_conflict_pct", None) or {}).items()}
     if conflict_pct is not None:
         hp = deep_merge(hp, per_ratio.get(float(conflict_pct), {}))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from benchmark.augment import center_crop
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.metrics import group_counts, group_metrics
 from datasets.base import BiasedData
@@ -80,13 +81,21 @@ class DeviceData:
         self.shift = -mean / std
 
     def prepare(self, x: Tensor) -> Tensor:
-        """uint8 images -> float, scaled to [0, 1] and normalised by the dataset's mean/std (one fused op)."""
-        return torch.addcmul(self.shift, x.float(), self.scale)
+        """uint8 images -> the model's input for evaluation (and whole-split passes such as mining):
+        centre-cropped to the input size, scaled to [0, 1] and normalised by the dataset's mean/std."""
+        return self._normalise(center_crop(x, self.info.augmentation.size).float())
 
-    def train_batch(self, index: Tensor, split: str = "train") -> Batch:
-        """Images and targets of `split` at `index` (never the bias attribute)."""
+    def _normalise(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
+
+    def train_batch(self, index: Tensor, split: str = "train", generator: torch.Generator | None = None) -> Batch:
+        """Images and targets of `split` at `index` (never the bias attribute), augmented with the
+        dataset's training transform when a generator is given (loss stages pass the harness's)."""
         x, y, _ = self.splits[split]
-        return Batch(self.prepare(x[index]), y[index], index)
+        images = x[index]
+        if generator is None or self.info.augmentation.kind == "none":
+            return Batch(self.prepare(images), y[index], index)
+        return Batch(self._normalise(self.info.augmentation(images.float(), generator)), y[index], index)
 
     def train_set(self) -> TrainSet:
         x, y, _ = self.splits["train"]
@@ -426,7 +435,7 @@ class Harness:
         periodic_every, periodic = stage.periodic or (0, None)
         for step in range(start, stage.steps):
             m.step = step
-            batch = self.data.train_batch(self.sampler.next(), stage.split)
+            batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator)
             with self._autocast():
                 out = stage.loss(batch)
             for opt in optimizers:

@@ -90,7 +90,8 @@ class Job:
 
     @property
     def label(self) -> str:
-        return f"{self.method} on {self.dataset} ({self.conflict_pct:g}% conflicting, seed {self.seed})"
+        ratio = "as released" if self.conflict_pct == 0 else f"{self.conflict_pct:g}% conflicting"
+        return f"{self.method} on {self.dataset} ({ratio}, seed {self.seed})"
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
@@ -127,9 +128,11 @@ def dataset_config_exists(name: str) -> bool:
 
 
 def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:
-    allowed = dcfg.get("allowed_conflict_pcts")
-    if allowed and float(pct) not in [float(a) for a in allowed]:
-        raise BenchError(f"{dataset} exists only at conflict_pct {' '.join(f'{float(a):g}' for a in allowed)}, got {pct:g}")
+    allowed = [float(a) for a in dcfg.get("allowed_conflict_pcts") or []]
+    if allowed and float(pct) not in allowed:
+        raise BenchError(f"{dataset} exists only at conflict_pct {' '.join(f'{a:g}' for a in allowed)}, got {pct:g}")
+    if pct == 0 and allowed == [0.0]:
+        return  # a fixed release whose conflicting fraction is what it is (ISIC): 0 stands for "as released"
     if not 0 < pct < 100:
         raise BenchError(f"conflict_pct must be a percentage in (0, 100), got {pct:g} (the papers use 0.5 1 2 5)")
 

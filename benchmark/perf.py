@@ -1,6 +1,7 @@
 """Speed of the harness's hot loop against a bare PyTorch loop on the same tensors.
 
     python run_bench.py perf [--device cpu|cuda] [--quick] [--steps N]
+    python run_bench.py perf --images [--device cpu|cuda] [--quick] [--sizes 32 224]   (benchmark/perf_images.py)
 
 Both loops train the official Colored MNIST ERM model (LfF's MLP, Adam 1e-3, batch 256) on the
 same uint8 Colored MNIST tensors on the same device, from the same initial weights and for the
@@ -69,6 +70,10 @@ def harness_loop(data, device: torch.device, steps: int, state: dict) -> tuple[f
 
 
 def main(argv: list[str]) -> int:
+    if "--images" in argv:
+        from benchmark.perf_images import main as images_main
+
+        return images_main([a for a in argv if a != "--images"])
     p = argparse.ArgumentParser(prog="run_bench.py perf", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="fewer steps (a smoke check of the script itself)")

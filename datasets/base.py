@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
 
 
@@ -50,13 +51,21 @@ class DataInfo:
     image_shape: tuple[int, int, int]
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    augmentation: str = "none"
+    # training transform, run on the device; its `size` is the model's input side (evaluation
+    # centre-crops the stored images to it)
+    augmentation: Augmentation = Augmentation()
     input_kind: str = "small"
     # (y, bias) pairs that count as bias-aligned; None means "y == bias".
     aligned_pairs: tuple[tuple[int, int], ...] | None = None
     train_size: int = 0  # filled in by BiasedData from the train split
     # ((split, number of samples), ...): also filled in by BiasedData, so a method can size epochs
     split_sizes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """What the model sees: the stored images, centre-cropped or augmented to `augmentation.size`."""
+        side = self.augmentation.size
+        return self.image_shape if side is None else (self.image_shape[0], side, side)
 
     def size(self, split: str) -> int:
         """Number of samples of `split` (0 when the dataset has no such split)."""
@@ -90,6 +99,10 @@ class BiasedData:
     def check(self) -> None:
         """Fail at load, with a clear message, if the data came out wrong."""
         info = self.info
+        side = info.augmentation.size
+        if side is not None and side > min(info.image_shape[1:]):
+            raise BenchError(f"{info.name}: the model input ({side} px) is larger than the stored images "
+                             f"({info.image_shape[1]} x {info.image_shape[2]}): lower input_size or raise side")
         for name, split in self.splits.items():
             if split.x.shape[1:] != torch.Size(info.image_shape):
                 raise BenchError(f"{info.name}/{name}: images are {tuple(split.x.shape[1:])}, expected {info.image_shape}")

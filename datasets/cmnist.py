@@ -138,7 +138,7 @@ def load_cmnist(root: Path | None, conflict_pct: float, seed: int = 0, severity:
     splits = splits_from_arrays(arrays)
     info = DataInfo(
         name="cmnist", num_classes=10, num_bias=10, image_shape=(3, 28, 28),
-        augmentation="none", input_kind="small",
+        input_kind="small",
     )
     fingerprint = {"generator": GENERATOR_VERSION, "seed": seed, "severity": severity, "valid_fraction": valid_fraction}
     return BiasedData(splits, info, fingerprint)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.errors import BenchError
 from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.cmnist import splits_from_arrays
-from datasets.disent_folders import read_disent_layout, write_fixture_tree
-from datasets.storage import cache_dir, data_root, load_cached, save_cached
+from datasets.disent_folders import load_release, write_fixture_tree
 
 PACKAGED_PCTS = (0.5, 1.0, 2.0, 5.0)
 
@@ -28,23 +25,9 @@ def make_fixture(tmp: Path) -> dict:
 @register_dataset("cmnist-disent", make_fixture=make_fixture)
 def load_cmnist_disent(root: Path | None, conflict_pct: float, folder: str = "cmnist") -> BiasedData:
     """Colored MNIST, DisEnt authors' pre-built release (DCWP's and DisEnt's tables)."""
-    if conflict_pct not in PACKAGED_PCTS:
-        raise BenchError(f"cmnist-disent exists only at conflict_pct {', '.join(f'{p:g}' for p in PACKAGED_PCTS)}, got {conflict_pct:g}")
-    base = data_root(root)
-    if base is None:
-        raise BenchError(
-            "cmnist-disent needs the DisEnt authors' download: unpack it so that <data root>/cmnist/0.5pct/align exists, "
-            "then pass --data-root <data root> or set DEBIASBENCH_DATA (see README 'Data')"
-        )
-    directory = base / folder
-    cache = cache_dir() / "cmnist-disent" / f"{str(directory.resolve()).replace('/', '_')}_{conflict_pct:g}.npz"
-    arrays = load_cached(cache)
-    if arrays is None:
-        arrays = read_disent_layout(directory, conflict_pct, (28, 28), "cmnist-disent")
-        save_cached(cache, arrays)
-    splits = splits_from_arrays(arrays)
+    splits, directory = load_release("cmnist-disent", root, conflict_pct, folder, PACKAGED_PCTS, 28)
     info = DataInfo(
         name="cmnist-disent", num_classes=10, num_bias=10, image_shape=(3, 28, 28),
-        augmentation="none", input_kind="small",
+        input_kind="small",
     )
     return BiasedData(splits, info, {"generator": "disent-release", "folder": str(directory)})

@@ -56,7 +56,7 @@ class DisEnt(Method):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=hp["steps"], loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
 
     def _heads(self, z_i: Tensor, z_b: Tensor) -> tuple[Tensor, Tensor]:
         """(C_i logits with z_b detached, C_b logits with z_i detached)."""

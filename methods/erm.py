@@ -26,7 +26,7 @@ class ERM(Method):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=hp["steps"], loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         return {"loss": F.cross_entropy(self.models["net"](batch.x), batch.y)}

@@ -39,7 +39,7 @@ class LfF(Method):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=hp["steps"], loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         x, y, index = batch

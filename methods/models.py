@@ -5,6 +5,7 @@ linear layer, with the width of its features (DisEnt's encoders, DeNetDM's branc
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,8 +96,13 @@ class ConvNet(nn.Module):
                     raise BenchError(f"convnet layer ops use c, b, r, p; got {ops!r}")
         self.features = nn.Sequential(*modules)
         self.global_pool = global_pool
-        with torch.no_grad():
-            self.feature_dim = width if global_pool else self.features.eval()(torch.zeros(1, *image_shape)).numel()
+        try:
+            with torch.no_grad():
+                out = self.features.eval()(torch.zeros(1, *image_shape))
+        except RuntimeError:
+            raise BenchError(f"convnet {layers}: a {image_shape[1]} x {image_shape[2]} input is too small for these "
+                             "convolutions and poolings; use larger images (the dataset's input_size option)") from None
+        self.feature_dim = width if global_pool else out.numel()
         self.features.train()
         self.classifier = nn.Linear(self.feature_dim, num_classes) if num_classes else nn.Identity()
 
@@ -158,22 +164,33 @@ class CifarResNet(nn.Module):
 
 
 def imagenet_weights(depth: int) -> Any:
-    """torchvision's ImageNet weights for ResNet-18/50 (V1, as DCWP and PruSC load), from torch's cache.
-
-    Offline runs need the file in torch's hub cache (`torch.hub.get_dir()/checkpoints`); a missing
-    file is one error that says how to get it.
+    """torchvision's ImageNet weights for ResNet-18/50 (V1, as DCWP and PruSC load): from the folder
+    `--weights` / $DEBIASBENCH_WEIGHTS names, else torch's hub cache (downloaded when online).
+    A file is checked against the hash in its name; a missing one is one error saying where to put it.
     """
+    import os
+
     import torchvision
 
     weights = {18: torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
                50: torchvision.models.ResNet50_Weights.IMAGENET1K_V1}[depth]
+    name = Path(weights.url).name
+    folder = os.environ.get("DEBIASBENCH_WEIGHTS")
+    if folder:
+        path = Path(folder) / name
+        if not path.is_file():
+            raise BenchError(f"--weights {folder} has no {name}: download it from {weights.url} into that folder")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not digest.startswith(name.rsplit("-", 1)[1].split(".")[0]):
+            raise BenchError(f"{path} does not match the hash in its name: download it again from {weights.url}")
+        return torch.load(path, map_location="cpu", weights_only=True)
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as e:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        path = Path(torch.hub.get_dir()) / "checkpoints" / name
         raise BenchError(
-            f"ImageNet weights for ResNet-{depth} are not available ({type(e).__name__}): put {Path(weights.url).name} "
-            f"from {weights.url} at {path}, or set model.pretrained=false to train from scratch") from None
+            f"ImageNet weights for ResNet-{depth} are not available ({type(e).__name__}): put {name} from {weights.url} "
+            f"at {path} or in a folder passed as --weights, or set model.pretrained=false to train from scratch") from None
 
 
 class TorchvisionResNet(nn.Module):
@@ -200,14 +217,14 @@ class TorchvisionResNet(nn.Module):
 
 
 def _mlp(spec: dict[str, Any], info: DataInfo, num_classes: int | None) -> nn.Module:
-    c, h, w = info.image_shape
+    c, h, w = info.input_shape
     return MLP(c * h * w, list(spec["hidden"]), num_classes, spec.get("input_divisor", 1.0))
 
 
 MODELS: dict[str, Callable[[dict[str, Any], DataInfo, int | None], nn.Module]] = {
     "mlp": _mlp,
-    "cnn": lambda spec, info, k: SmallCNN(info.image_shape[0], list(spec.get("channels", [64, 128, 256])), k),
-    "convnet": lambda spec, info, k: ConvNet(tuple(info.image_shape), spec["layers"], k, spec.get("global_pool", False)),
+    "cnn": lambda spec, info, k: SmallCNN(info.input_shape[0], list(spec.get("channels", [64, 128, 256])), k),
+    "convnet": lambda spec, info, k: ConvNet(tuple(info.input_shape), spec["layers"], k, spec.get("global_pool", False)),
     "resnet20": lambda spec, info, k: CifarResNet(k),
     "resnet18": lambda spec, info, k: TorchvisionResNet(18, k, spec.get("pretrained", False)),
     "resnet50": lambda spec, info, k: TorchvisionResNet(50, k, spec.get("pretrained", False)),

@@ -114,3 +114,11 @@ def _classifier_after_poe(data, steps: int) -> torch.Tensor:
     """The shared classifier of a stage 1 stopped after `steps` (same seed, so the same trajectory)."""
     m, _ = _denetdm(data, steps, distill_steps=0)
     return m.models["teacher_classifier"].weight
+
+
+def test_a_convnet_on_too_small_images_is_a_clear_error():
+    from benchmark.errors import BenchError
+    from methods.models import ConvNet
+
+    with pytest.raises(BenchError, match="12 x 12 input is too small"):
+        ConvNet((3, 12, 12), [[8, 7, "cbrp"], [8, 3, "cbrp"], [8, 3, "cbr"]], num_classes=2)
