@@ -36,6 +36,11 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def hparams_key(job: dict[str, Any]) -> str:
+    """A stored job's hyperparameters as one comparable string, options it predates at their neutral defaults."""
+    return canonical(complete_hparams(job["method"], job["hparams"]))
+
+
 def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.DataFrame:
     """One row per job: its identity, its variant (hyperparameters) and its metrics in percent."""
     rows = []
@@ -47,7 +52,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         m = metrics[split]
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-            "seed": job["seed"], "budget": job["budget"], "hparams": canonical(complete_hparams(job["method"], job["hparams"])),
+            "seed": job["seed"], "budget": job["budget"], "hparams": hparams_key(job),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
             "wall_seconds": rec.get("wall_seconds", math.nan),
@@ -255,9 +260,6 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         if not table.rows:
             raise BenchError(f"no result under {results_dir} stored diagnostics (DCWP and PruSC runs do)")
         return render(table, fmt)
-    def entry(job: dict[str, Any], status: str) -> dict[str, Any]:
-        return {**job, "hparams": canonical(complete_hparams(job["method"], job["hparams"])), "status": status}
-
-    failed = [entry(f["job"], "failed") for f in store.failures()]
-    done = [entry(r["job"], "done") for r in records]
+    failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures()]
+    done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
     return render(build_table(records, rule, split, done + failed), fmt)
