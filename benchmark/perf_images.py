@@ -28,9 +28,7 @@ import torch.nn.functional as F
 
 from benchmark.augment import Augmentation
 from benchmark.harness import DeviceData, resolve_device
-
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from datasets.images import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 
 
 def write_folder(root: Path, size: int, count: int, classes: int = 10) -> list[Path]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from benchmark.augment import Augmentation
 from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.cifar10c_disent import CIFAR_MEAN, CIFAR_STD
 from datasets.disent_folders import load_release, write_fixture_tree
+from datasets.images import CIFAR_MEAN, CIFAR_STD
 
 
 def make_fixture(tmp: Path) -> dict:

@@ -20,12 +20,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
-from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.metadata import binary, metadata_splits, read_metadata
+from datasets.base import BiasedData, register_dataset
+from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
 from datasets.storage import data_root
-from datasets.waterbirds import IMAGENET_MEAN, IMAGENET_STD
 
 TARGET, BIAS = "Blond_Hair", "Male"
 
@@ -89,9 +87,5 @@ def load_celeba(root: Path | None, conflict_pct: float, folder: str = "celeba", 
     images = directory / "img_align_celeba"
     splits = metadata_splits(table, csv, "celeba", lambda row: images / str(row["image_id"]), binary(table[TARGET], csv, TARGET),
                              binary(table[BIAS], csv, BIAS), "split", side, "short_side")
-    info = DataInfo(
-        name="celeba", num_classes=2, num_bias=2, image_shape=(3, side, side), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        augmentation=Augmentation("resized_crop_flip", size=input_size, scale=(0.7, 1.0)), input_kind="large",
-        aligned_pairs=((1, 0), (0, 1)),
-    )
+    info = imagenet_pipeline_info("celeba", side, input_size, aligned_pairs=((1, 0), (0, 1)))
     return BiasedData(splits, info, {"folder": str(directory), "metadata": metadata or "torchvision"})

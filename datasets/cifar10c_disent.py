@@ -13,9 +13,9 @@ from pathlib import Path
 from benchmark.augment import Augmentation
 from datasets.base import BiasedData, DataInfo, register_dataset
 from datasets.disent_folders import load_release, write_fixture_tree
+from datasets.images import CIFAR_MEAN, CIFAR_STD
 
 PACKAGED_PCTS = (0.5, 1.0, 2.0, 5.0)
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)  # DisEnt data/util.py:190-212
 
 
 def make_fixture(tmp: Path) -> dict:

@@ -25,6 +25,9 @@ from benchmark.errors import BenchError
 from datasets.storage import cache_dir, load_cached, save_cached
 
 RESIZE_RULES = ("square", "short_side")
+# normalisation statistics the official transforms use
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)  # DisEnt data/util.py:190-212 (also on BFFHQ)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _decode(path: Path, side: int, rule: str) -> np.ndarray:

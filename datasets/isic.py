@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
-from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.metadata import binary, metadata_splits, read_metadata
+from datasets.base import BiasedData, register_dataset
+from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
 from datasets.storage import data_root
-from datasets.waterbirds import IMAGENET_MEAN, IMAGENET_STD
 
 SUFFIXES = ("", ".jpg", ".png", ".jpeg")
 
@@ -69,9 +67,5 @@ def load_isic(root: Path | None, conflict_pct: float, folder: str = "isic", meta
     target = binary(table["benign_malignant"], csv, "benign_malignant", {"benign": 0, "malignant": 1})
     splits = metadata_splits(table, csv, "isic", lambda row: _image(directory, str(row["isic_id"])), target,
                              binary(table["patches"], csv, "patches"), "split", side, "short_side")
-    info = DataInfo(
-        name="isic", num_classes=2, num_bias=2, image_shape=(3, side, side), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        augmentation=Augmentation("resized_crop_flip", size=input_size, scale=(0.7, 1.0)), input_kind="large",
-        aligned_pairs=((0, 1), (1, 0)),
-    )
+    info = imagenet_pipeline_info("isic", side, input_size, aligned_pairs=((0, 1), (1, 0)))
     return BiasedData(splits, info, {"folder": str(directory), "metadata": metadata})

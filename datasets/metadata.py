@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
-from datasets.base import Split
-from datasets.images import cached_images
+from datasets.base import DataInfo, Split
+from datasets.images import IMAGENET_MEAN, IMAGENET_STD, cached_images
 
 SPLIT_NAMES = {0: "train", 1: "valid", 2: "test", "0": "train", "1": "valid", "2": "test",
                "train": "train", "val": "valid", "valid": "valid", "validation": "valid", "test": "test"}
@@ -63,6 +64,18 @@ def binary(values: pd.Series, csv: Path, column: str, words: dict[str, int] | No
         return max(v, 0)
 
     return np.array([code(v) for v in values], dtype=np.int64)
+
+
+def imagenet_pipeline_info(name: str, side: int, input_size: int,
+                           aligned_pairs: tuple[tuple[int, int], ...] | None = None) -> DataInfo:
+    """The binary ImageNet-style protocol of Waterbirds, CelebA and ISIC (DCWP's and PruSC's
+    transforms): images stored at `side`, RandomResizedCrop(input_size, scale 0.7-1) + flip in
+    training, the centre crop at evaluation, ImageNet normalisation."""
+    return DataInfo(
+        name=name, num_classes=2, num_bias=2, image_shape=(3, side, side), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        augmentation=Augmentation("resized_crop_flip", size=input_size, scale=(0.7, 1.0)), input_kind="large",
+        aligned_pairs=aligned_pairs,
+    )
 
 
 def metadata_splits(table: pd.DataFrame, csv: Path, dataset: str, image_path: Callable[[pd.Series], Path],

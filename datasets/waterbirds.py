@@ -12,13 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
-from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.metadata import binary, metadata_splits, read_metadata
+from datasets.base import BiasedData, register_dataset
+from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
 from datasets.storage import data_root
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def make_fixture(tmp: Path) -> dict:
@@ -55,8 +52,4 @@ def load_waterbirds(root: Path | None, conflict_pct: float, folder: str = "water
     table = read_metadata(csv, "waterbirds", ["img_filename", "y", "split", "place"], hint)
     splits = metadata_splits(table, csv, "waterbirds", lambda row: directory / str(row["img_filename"]),
                              binary(table["y"], csv, "y"), binary(table["place"], csv, "place"), "split", side, "short_side")
-    info = DataInfo(
-        name="waterbirds", num_classes=2, num_bias=2, image_shape=(3, side, side), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        augmentation=Augmentation("resized_crop_flip", size=input_size, scale=(0.7, 1.0)), input_kind="large",
-    )
-    return BiasedData(splits, info, {"folder": str(directory), "metadata": metadata})
+    return BiasedData(splits, imagenet_pipeline_info("waterbirds", side, input_size), {"folder": str(directory), "metadata": metadata})
