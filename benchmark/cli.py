@@ -44,6 +44,9 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--budget", choices=BUDGETS, default=d.get("budget", "paper"),
                    help="quick: a few hundred steps (smoke run); paper: the official step counts (default: %(default)s)")
     p.add_argument("--device", default=d.get("device", "auto"), help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--data-placement", choices=("auto", "device", "host"), default=d.get("data_placement", "auto"),
+                   help="images on the GPU, or streamed from host memory; auto streams when they would fill over half of "
+                        "the GPU's free memory (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=d.get("backend", "serial"), help="default: %(default)s")
     p.add_argument("--jobs", type=int, default=None, help="local backend workers (default: one per GPU, or half the CPU cores)")
     p.add_argument("--data-root", default=None, help="data root in torchvision's layout (default: $DEBIASBENCH_DATA, then the shipped MNIST)")
@@ -57,6 +60,10 @@ def run_parser() -> ArgumentParser:
                         "v1,v2 expands the grid")
     p.add_argument("--selection", choices=RULES, default=d.get("selection", "last"), help="checkpoint rule of the final table (default: %(default)s)")
     p.add_argument("--format", choices=("table", "markdown", "csv", "latex"), default="table", help="final table format")
+    p.add_argument("--paper", default=None, metavar="NAME",
+                   help="run the missing jobs of a published table (configs/paper/NAME.yaml) and print it in the paper's "
+                        "layout; its methods, datasets, ratios, seeds and budget replace those flags (--seeds and --budget "
+                        "given explicitly still win)")
     p.add_argument("--list", action="store_true", help="list methods, datasets and paper tables, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
@@ -106,22 +113,39 @@ def cmd_run(argv: list[str]) -> int:
     if args.list:
         print(list_registry())
         return 0
-    datasets_pkg, methods_pkg = project_packages()
-    methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
-    dataset_names = _resolve_names(args.datasets, datasets_pkg.DATASETS, "dataset")
     user = load_yaml(Path(args.config)) if args.config else {}
-    jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user)
+    if args.paper:
+        from benchmark.paper import load_paper, paper_jobs
+
+        given = lambda flag: any(a == flag or a.startswith(flag + "=") for a in argv)  # noqa: E731
+        table = load_paper(args.paper)
+        seeds = args.seeds if given("--seeds") else table.seeds
+        budget = args.budget if given("--budget") else table.budget
+        rule = args.selection if given("--selection") else table.selection
+        jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user)
+    else:
+        datasets_pkg, methods_pkg = project_packages()
+        methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
+        dataset_names = _resolve_names(args.datasets, datasets_pkg.DATASETS, "dataset")
+        jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user)
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)
     store = Store(args.results_dir)
-    runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes)
+    runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
+                              data_placement=args.data_placement)
     progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
     summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress)
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
-    expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
-    print(render(build_table(records, args.selection, "test", expected), args.format))
+    if args.paper:
+        from benchmark.paper import regenerate, render_paper
+
+        table.seeds, table.budget = seeds, budget
+        print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
+    else:
+        expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
+        print(render(build_table(records, args.selection, "test", expected), args.format))
     failed = summary["failed"]
     print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, {len(failed)} failed"
           + (f" (reasons in {store.root / 'failed'})" if failed else ""), file=sys.stderr)
@@ -141,7 +165,17 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--split", choices=("test", "valid"), default="test")
     p.add_argument("--diagnostics", action="store_true",
                    help="per-run diagnostics instead (DCWP's mining precision/recall, PruSC's cluster purity)")
+    p.add_argument("--paper", default=None, metavar="NAME",
+                   help="one published table (configs/paper/NAME.yaml) in the paper's layout, from the stored results")
     args = p.parse_args(argv)
+    if args.paper:
+        from benchmark.paper import paper_table_text
+
+        if args.format == "html":
+            raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
+        rule = args.selection if any(a.startswith("--selection") for a in argv) else None
+        print(paper_table_text(args.paper, args.results_dir, args.format, rule))
+        return 0
     print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))
     return 0
 

@@ -72,7 +72,9 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
     """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring).
 
     A dataset section may hold `by_conflict_pct: {0.5: {...}, 1: {...}}` for numbers the official
-    scripts set per ratio; the entry for `conflict_pct` is merged after the dataset section.
+    scripts set per ratio; the entry for `conflict_pct` is merged after the dataset section. A
+    ratio the scripts do not list takes the nearest listed ratio's entry (the smaller on a tie),
+    so every ratio runs; the job's stored hyperparameters show what it used.
     """
     if budget not in BUDGETS:
         raise BenchError(f"unknown budget {budget!r}: use one of {', '.join(BUDGETS)}")
@@ -89,8 +91,9 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
                              f"datasets.{dataset} or kinds.{kind} to configs/methods/{method}.yaml")
         hp = deep_merge(hp, kinds[kind])
     per_ratio = {float(k): v for k, v in (hp.pop("by_conflict_pct", None) or {}).items()}
-    if conflict_pct is not None:
-        hp = deep_merge(hp, per_ratio.get(float(conflict_pct), {}))
+    if conflict_pct is not None and per_ratio:
+        nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))
+        hp = deep_merge(hp, per_ratio[nearest])
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
     return deep_merge(hp, ((user or {}).get("methods") or {}).get(method, {}))
 

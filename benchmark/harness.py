@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmark.augment import center_crop
 from benchmark.errors import BenchError, NonFiniteLossError
+from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from datasets.base import BiasedData
-from methods.base import Batch, Method, Stage, TrainSet
+from methods.base import Method, Stage
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -46,6 +46,7 @@ class RuntimeOptions:
     stop_after_steps: int | None = None
     max_stage_steps: int | None = None  # caps every loss stage (tests step each stage a few times)
     shared_stage_path: Callable[[str], Path] | None = None  # stage name -> where jobs sharing it keep its end state
+    data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/feed.py)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,89 +66,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class DeviceData:
-    """Every split on the device as uint8, with on-device normalisation."""
-
-    def __init__(self, data: BiasedData, device: torch.device):
-        self.info = data.info
-        self.device = device
-        self.splits = {name: (s.x.to(device), s.y.to(device), s.bias.to(device)) for name, s in data.splits.items()}
-        shape = (1, -1, 1, 1)
-        mean = torch.tensor(self.info.mean, device=device, dtype=torch.float32).view(shape)
-        std = torch.tensor(self.info.std, device=device, dtype=torch.float32).view(shape)
-        self.scale = 1.0 / (std * 255.0)
-        self.shift = -mean / std
-
-    def prepare(self, x: Tensor) -> Tensor:
-        """uint8 images -> the model's input for evaluation (and whole-split passes such as mining):
-        centre-cropped to the input size, scaled to [0, 1] and normalised by the dataset's mean/std."""
-        return self._normalise(center_crop(x, self.info.augmentation.size).float())
-
-    def _normalise(self, x: Tensor) -> Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
-
-    def train_batch(self, index: Tensor, split: str = "train", generator: torch.Generator | None = None) -> Batch:
-        """Images and targets of `split` at `index` (never the bias attribute), augmented with the
-        dataset's training transform when a generator is given (loss stages pass the harness's)."""
-        x, y, _ = self.splits[split]
-        images = x[index]
-        if generator is None or self.info.augmentation.kind == "none":
-            return Batch(self.prepare(images), y[index], index)
-        return Batch(self._normalise(self.info.augmentation(images.float(), generator)), y[index], index)
-
-    def train_set(self) -> TrainSet:
-        x, y, _ = self.splits["train"]
-        return TrainSet(x, y, self.prepare)
-
-    def aligned_mask(self) -> list[bool]:
-        c, b = self.info.num_classes, self.info.num_bias
-        ys = torch.arange(c).repeat_interleave(b)
-        bs = torch.arange(b).repeat(c)
-        return self.info.is_aligned(ys, bs).tolist()
-
-
-class EpochSampler:
-    """Shuffled epochs drawn on the device; the last partial batch is kept unless `drop_last`."""
-
-    def __init__(self, n: int, batch_size: int, drop_last: bool, generator: torch.Generator):
-        if batch_size > n and drop_last:
-            raise BenchError(f"batch size {batch_size} exceeds the {n} training samples with drop_last")
-        self.n, self.batch_size, self.drop_last, self.generator = n, batch_size, drop_last, generator
-        self.perm: Tensor | None = None
-        self.pos = 0
-
-    def next(self) -> Tensor:
-        end = self.pos + self.batch_size
-        if self.perm is None or self.pos >= self.n or (self.drop_last and end > self.n):
-            self.perm = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
-            self.pos, end = 0, self.batch_size
-        index = self.perm[self.pos:end]
-        self.pos = end
-        return index
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"perm": self.perm, "pos": self.pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.perm, self.pos = state["perm"], state["pos"]
-
-
-class WeightedSampler:
-    """Batches drawn with replacement in proportion to per-sample weights."""
-
-    def __init__(self, weights: Tensor, batch_size: int, generator: torch.Generator):
-        self.weights, self.batch_size, self.generator = weights.float(), batch_size, generator
-
-    def next(self) -> Tensor:
-        return torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
 
 
 @dataclass
@@ -172,7 +90,7 @@ class Harness:
         self.method, self.seed, self.eval_every = method, seed, int(eval_every)
         self.rt = runtime or RuntimeOptions()
         self.device = method.device
-        self.data = DeviceData(data, self.device)
+        self.data = DeviceData(data, self.device, self.rt.data_placement)
         if amp not in AMP_DTYPES:
             raise BenchError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
         self.amp_dtype = AMP_DTYPES[amp] if self.device.type == "cuda" else None
@@ -403,7 +321,8 @@ class Harness:
                              f"or let the stage train on another split (see configs/methods/{self.method.name}.yaml)")
         if stage.sample_weights is not None:
             return WeightedSampler(stage.sample_weights().to(self.device), stage.batch_size, self.generator)
-        return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator)
+        return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator,
+                            on_host=self.data.streamed)
 
     def _flush(self, stage: Stage, step: int, sums: dict[str, Tensor], count: int) -> None:
         """Read the accumulated logs (the only host sync of the loop); fail on a non-finite loss."""
@@ -435,6 +354,8 @@ class Harness:
         for step in range(start, stage.steps):
             m.step = step
             batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator)
+            if self.data.streamed:
+                self.data.prefetch(stage.split, self.sampler.peek())
             with self._autocast():
                 out = stage.loss(batch)
             for opt in optimizers:
@@ -471,6 +392,7 @@ class Harness:
     def run(self) -> RunResult:
         """Run every stage from the last checkpoint (or the start) and return the curve."""
         state = self.load_checkpoint()
+        self._log({"event": "data", "placement": self.data.placement, "device": str(self.device)})
         total = sum(s.steps for s in self.stages if s.loss is not None)
         if self.rt.progress:
             from tqdm import tqdm

@@ -8,6 +8,6 @@ from datasets.base import DATASETS, BiasedData, DataInfo, Split, load, register_
 __debiasbench__ = True
 
 # Importing each loader module registers it.
-from datasets import bffhq, celeba, cifar10c_disent, cmnist, cmnist_disent, isic, synthetic, waterbirds  # noqa: E402,F401
+from datasets import bffhq, celeba, cifar10c, cifar10c_disent, cmnist, cmnist_disent, isic, synthetic, waterbirds  # noqa: E402,F401
 
 __all__ = ["DATASETS", "BiasedData", "DataInfo", "Split", "load", "register_dataset"]

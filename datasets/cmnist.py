@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from benchmark.errors import BenchError
-from datasets.base import BiasedData, DataInfo, Split, register_dataset
+from datasets.base import BiasedData, DataInfo, register_dataset
+from datasets.lff_protocol import build_protocol_arrays, splits_from_arrays
 from datasets.mnist import load_mnist
 from datasets.storage import cache_dir, load_cached, save_cached
 
@@ -56,28 +57,7 @@ LFF_COLORS = torch.tensor(
 # LfF `data/colored_mnist_protocol.py`: colour noise std per severity 1..5.
 SEVERITY_STD = {1: 0.05, 2: 0.02, 3: 0.01, 4: 0.005, 5: 0.002}
 
-# Aligned fraction of LfF's evenly coloured evaluation split ("valid" in LfF's code).
-EVEN_ALIGNED_RATIO = 0.1
-
 SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2}
-
-
-def order_based_bias(labels: np.ndarray, aligned_ratio: float, num_classes: int = 10) -> np.ndarray:
-    """Bias value of every sample, assigned by dataset order within each class (LfF's rule).
-
-    Class c with n_c samples is cut at milestones round(n_c * cumsum(row_c)), where row_c puts
-    `aligned_ratio` on value c and (1 - aligned_ratio) / (C - 1) on every other value; the k-th
-    sample of the class gets the first value whose milestone exceeds k.
-    """
-    eye = np.eye(num_classes)
-    ratios = aligned_ratio * eye + (1 - aligned_ratio) / (num_classes - 1) * (1 - eye)
-    counts = np.array([(labels == c).sum() for c in range(num_classes)])
-    milestones = (counts[:, None] * np.cumsum(ratios, axis=1)).round()
-    bias = np.zeros(len(labels), dtype=np.int64)
-    for c in range(num_classes):
-        idx = np.nonzero(labels == c)[0]
-        bias[idx] = np.searchsorted(milestones[c], np.arange(len(idx)), side="right")
-    return bias
 
 
 def colorize(gray: np.ndarray, bias: np.ndarray, severity: int, generator: torch.Generator) -> np.ndarray:
@@ -94,30 +74,10 @@ def _stream(seed: int, split: str) -> torch.Generator:
 
 def build_cmnist(root: Path | None, conflict_pct: float, seed: int, severity: int, valid_fraction: float) -> dict[str, np.ndarray]:
     """The arrays of every split, built from MNIST by the LfF protocol."""
-    train_x, train_y = load_mnist(train=True, root=root)
-    test_x, test_y = load_mnist(train=False, root=root)
-    parts = {"train": (train_x, train_y), "test": (test_x, test_y)}
-    if valid_fraction > 0:
-        held = np.random.default_rng(seed).permutation(len(train_y))[: int(round(valid_fraction * len(train_y)))]
-        keep = np.setdiff1d(np.arange(len(train_y)), held)  # sorted: the training set keeps MNIST order
-        parts["train"] = (train_x[keep], train_y[keep])
-        parts["valid"] = (train_x[np.sort(held)], train_y[np.sort(held)])
-    arrays = {}
-    for split, (gray, y) in parts.items():
-        ratio = 1.0 - conflict_pct / 100.0 if split == "train" else EVEN_ALIGNED_RATIO
-        bias = order_based_bias(y, ratio)
-        arrays[f"{split}_x"] = colorize(gray, bias, severity, _stream(seed, split))
-        arrays[f"{split}_y"] = y.astype(np.int64)
-        arrays[f"{split}_bias"] = bias
-    return arrays
-
-
-def splits_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Split]:
-    names = sorted({k.rsplit("_", 1)[0] for k in arrays if k.endswith("_x")})
-    return {
-        n: Split(torch.from_numpy(arrays[f"{n}_x"]), torch.from_numpy(arrays[f"{n}_y"]), torch.from_numpy(arrays[f"{n}_bias"]))
-        for n in names
-    }
+    return build_protocol_arrays(
+        load_mnist(train=True, root=root), load_mnist(train=False, root=root), conflict_pct, seed, valid_fraction,
+        lambda split, gray, bias: colorize(gray, bias, severity, _stream(seed, split)),
+    )
 
 
 @register_dataset("cmnist")

@@ -8,7 +8,8 @@ import torch
 
 import datasets
 from benchmark.errors import BenchError
-from datasets.cmnist import LFF_COLORS, order_based_bias
+from datasets.cmnist import LFF_COLORS
+from datasets.lff_protocol import order_based_bias
 from datasets.mnist import load_mnist
 from datasets.storage import SHIPPED
 

@@ -4,13 +4,8 @@ import torch
 
 from benchmark.config import method_hparams
 from benchmark.errors import BenchError, NonFiniteLossError
-from benchmark.harness import (
-    EpochSampler,
-    Harness,
-    Interrupted,
-    RuntimeOptions,
-    WeightedSampler,
-)
+from benchmark.feed import EpochSampler, WeightedSampler
+from benchmark.harness import Harness, Interrupted, RuntimeOptions
 from benchmark.selection import select_all
 from methods.base import Stage
 from methods.erm import ERM

@@ -68,6 +68,8 @@ def test_official_dcwp_cmnist_numbers_resolve_per_ratio():
     assert h["miner"]["optimizer"]["name"] == "sgd" and h["pretrain"]["optimizer"]["lr"] == 1e-2
     assert h["lambda_sparse"] == 1e-8 and h["prune_upweight"] == 80 and h["model"]["name"] == "cnn"
     assert method_hparams("dcwp", "celeba", "paper")["lambda_sparse"] == 5e-6
+    unlisted = {pct: method_hparams("dcwp", "cmnist", "paper", conflict_pct=pct)["lambda_upweight"] for pct in (0.2, 1.5, 3.5, 10)}
+    assert unlisted == {0.2: 80, 1.5: 50, 3.5: 30, 10: 10}  # the nearest listed ratio, the smaller on a tie
 
 
 def test_an_option_at_its_neutral_default_leaves_the_job_id_unchanged():
