@@ -160,7 +160,9 @@ def cmd_report(argv: list[str]) -> int:
 
     p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).")
     p.add_argument("results_dir")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--format", choices=(*FORMATS, "html"), default="table",
+                   help="html: one self-contained page with every table and figure (written to --output)")
+    p.add_argument("--output", default=None, help="html: where to write the page (default: RESULTS_DIR/report.html)")
     p.add_argument("--selection", choices=RULES, default="last")
     p.add_argument("--split", choices=("test", "valid"), default="test")
     p.add_argument("--diagnostics", action="store_true",
@@ -175,6 +177,11 @@ def cmd_report(argv: list[str]) -> int:
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
         rule = args.selection if any(a.startswith("--selection") for a in argv) else None
         print(paper_table_text(args.paper, args.results_dir, args.format, rule))
+        return 0
+    if args.format == "html":
+        from benchmark.html import write_html_report
+
+        print(write_html_report(args.results_dir, args.output, args.selection))
         return 0
     print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))
     return 0

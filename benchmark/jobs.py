@@ -139,14 +139,17 @@ def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:
 
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
-                user: dict[str, Any] | None = None) -> list[Job]:
-    """The product of the CLI lists (and of every comma-separated --set value), as Jobs."""
+                user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None) -> list[Job]:
+    """The product of the CLI lists (and of every comma-separated --set value), as Jobs.
+
+    `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
+    """
     jobs: list[Job] = []
     used: set[str] = set()
     points = set_combinations(sets or [])
     for dataset in datasets:
         dcfg = dataset_config(dataset)
-        pcts = conflict_pcts if conflict_pcts else dcfg.get("conflict_pcts", [])
+        pcts = (pcts_by_dataset or {}).get(dataset) or conflict_pcts or dcfg.get("conflict_pcts", [])
         if not pcts:
             raise BenchError(f"dataset {dataset} declares no standard conflict_pcts: pass --conflict-pcts")
         for pct in pcts:

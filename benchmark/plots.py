@@ -1,6 +1,14 @@
 """Figures from stored results (seaborn, PNG and PDF), saved under RESULTS_DIR/plots.
 
-    run_bench.py plot sparsity RESULTS_DIR [--selection RULE] [--dataset D] [--conflict-pct P]
+    run_bench.py plot ratio|sparsity|groups RESULTS_DIR [--selection RULE] [--dataset D] [--conflict-pct P]
+
+`ratio`: per dataset, the unbiased and conflicting test accuracy of every method against the
+bias-conflicting ratio (log scale): the mean over seeds with a band of ± one std and the seeds as
+dots; the published mean (± std) as hollow markers on a dashed line. Only each method's default
+setting (the job the current configs define) is drawn unless `--all-variants`.
+
+`groups`: one run's test accuracy per (target, bias) group as a heatmap, bias-aligned groups
+outlined (`--job NAME`: a file name under jobs/ or its start; else the first run matching the filters).
 
 `sparsity`: for each (dataset, conflict_pct), the unbiased and worst-group test accuracy of every
 pruning run against its sparsity, one small point per job, a large point with mean ± std per
@@ -112,7 +120,128 @@ def _std(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-PLOTS: dict[str, Callable[[list[dict[str, Any]], Path, str], list[Path]]] = {"sparsity": plot_sparsity}
+RATIO_PANELS = (("unbiased_acc", "unbiased accuracy (%)"), ("conflicting_acc", "conflicting accuracy (%)"))
+
+
+def default_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget)."""
+    from benchmark.jobs import expand_grid
+
+    keep, expected = [], {}
+    for rec in records:
+        job = rec["job"]
+        key = (job["method"], job["dataset"], float(job["conflict_pct"]), int(job["seed"]), job["budget"])
+        if key not in expected:
+            try:
+                expected[key] = expand_grid([key[0]], [key[1]], [key[3]], [key[2]], key[4])[0].id
+            except BenchError:  # a dataset or method whose config no longer covers this job
+                expected[key] = None
+        if expected[key] == job["id"]:
+            keep.append(rec)
+    return keep
+
+
+def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
+    from benchmark.report import frame
+
+    df = frame(records, rule) if records else pd.DataFrame()
+    if df.empty:
+        raise BenchError("no results to plot here (after the filters): run a grid into this directory first")
+    df["variant"] = variant_labels(df)
+    df["setting"] = df["method"] + df["variant"].map(lambda v: f" ({v})" if v else "")
+    return df
+
+
+def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
+    from benchmark.report import paper_numbers
+
+    df = ratio_frame(records if all_variants else default_setting(records), rule)
+    published, _ = paper_numbers()
+    plt, sns = _pyplot()
+    paths: list[Path] = []
+    for dataset, group in df.groupby("dataset"):
+        settings = sorted(group["setting"].unique())
+        palette = dict(zip(settings, sns.color_palette("colorblind", len(settings))))
+        pcts = sorted(group["conflict_pct"].unique())
+        fig, axes = plt.subplots(1, len(RATIO_PANELS), figsize=(11, 4.2), sharex=True)
+        for ax, (metric, label) in zip(axes, RATIO_PANELS):
+            for setting, g in group.groupby("setting"):
+                color = palette[setting]
+                stats = g.groupby("conflict_pct")[metric].agg(["mean", "std", "count"]).reset_index().fillna(0.0)
+                ax.plot(stats["conflict_pct"], stats["mean"], "o-", color=color, lw=1.8, ms=5,
+                        label=f"{setting} (n={int(stats['count'].min())}-{int(stats['count'].max())} seeds)"
+                        if stats["count"].nunique() > 1 else f"{setting} (n={int(stats['count'].iloc[0])} seeds)")
+                ax.fill_between(stats["conflict_pct"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                                color=color, alpha=0.18, lw=0)
+                ax.scatter(g["conflict_pct"], g[metric], color=color, s=9, alpha=0.6, zorder=3)
+                method = g["method"].iloc[0]
+                paper = [(p, published[(dataset, method, p, metric)]) for p in pcts if (dataset, method, p, metric) in published]
+                if paper and setting == method:
+                    xs, vals = zip(*paper)
+                    ax.errorbar(xs, [v[0] for v in vals], yerr=[v[1] or 0.0 for v in vals], fmt="o--", mfc="white",
+                                color=color, lw=1.0, ms=6, capsize=2, alpha=0.9)
+            ax.set_xscale("log")
+            ax.set_xticks(pcts, [f"{p:g}" for p in pcts])
+            ax.minorticks_off()
+            ax.set_xlabel("bias-conflicting training samples (%)")
+            ax.set_ylabel(f"test {label}")
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"))
+        labels.append("published (mean ± std), hollow")
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
+        fig.suptitle(f"{dataset}: accuracy vs bias-conflicting ratio (mean ± std over seeds; checkpoint rule: {rule})")
+        fig.tight_layout()
+        paths += _save(fig, out_dir, f"ratio_{dataset}")
+        plt.close(fig)
+    return paths
+
+
+def job_name(job: dict[str, Any]) -> str:
+    """A stored run's file name under jobs/, without .json: method_dataset_c<pct>_s<seed>_<id>."""
+    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"
+
+
+def pick_record(records: list[dict[str, Any]], job: str | None) -> dict[str, Any]:
+    """The run named `job` (its file name under jobs/ or its id, or a unique start of either), else the first by name."""
+    if not records:
+        raise BenchError("no results to plot here (after the filters): run a grid into this directory first")
+    chosen = sorted(records, key=lambda r: job_name(r["job"]))
+    if job:
+        job = job.removesuffix(".json")
+        chosen = [r for r in chosen if job_name(r["job"]).startswith(job) or r["job"]["id"].startswith(job)]
+        if len(chosen) != 1:
+            raise BenchError(f"--job {job!r} matches {len(chosen)} stored runs: give more of the name "
+                             "(the file names under jobs/, e.g. erm_cmnist_c1_s0_<id>)")
+    return chosen[0]
+
+
+def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", job: str | None = None) -> list[Path]:
+    rec = pick_record(records, job)
+    test = require_rule(rec, rule)["test"]
+    rows, cols = rec["group_shape"]
+    acc = np.array([np.nan if a is None else 100 * a for a in test["group_acc"]]).reshape(rows, cols)
+    count = np.array(rec["group_total"]["test"]).reshape(rows, cols)
+    aligned = np.array(rec["aligned_groups"], dtype=bool).reshape(rows, cols)
+    plt, sns = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * cols, 0.9 + 0.55 * rows))
+    annot = np.array([["" if np.isnan(a) else f"{a:.0f}" for a in row] for row in acc])
+    sns.heatmap(acc, vmin=0, vmax=100, cmap="viridis", annot=annot, fmt="", annot_kws={"size": 8}, ax=ax,
+                cbar_kws={"label": "test accuracy (%)"}, mask=count == 0)
+    for r, c in zip(*np.nonzero(aligned)):
+        ax.add_patch(plt.Rectangle((c, r), 1, 1, fill=False, edgecolor="white", lw=2.0))
+    ax.set_xlabel("bias attribute")
+    ax.set_ylabel("target class")
+    j = rec["job"]
+    ax.set_title(f"{j['method']} on {j['dataset']}, {float(j['conflict_pct']):g} %, seed {j['seed']} (rule: {rule})\n"
+                 f"unbiased {100 * test['unbiased_acc']:.1f}, worst group {100 * test['worst_group_acc']:.1f}; "
+                 "outlined: bias-aligned groups", fontsize=9)
+    fig.tight_layout()
+    paths = _save(fig, out_dir, f"groups_{job_name(j)}")
+    plt.close(fig)
+    return paths
+
+
+PLOTS: dict[str, Callable[..., list[Path]]] = {"ratio": plot_ratio, "sparsity": plot_sparsity, "groups": plot_groups}
 
 
 def main(argv: list[str]) -> int:
@@ -127,6 +256,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dataset", default=None, help="only this dataset")
     p.add_argument("--conflict-pct", type=float, default=None, help="only this ratio")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS_DIR/plots)")
+    p.add_argument("--all-variants", action="store_true", help="ratio: every hyperparameter setting, not only the configs' defaults")
+    p.add_argument("--job", default=None, help="groups: the run's id (or a unique prefix); default: the first run by id")
     args = p.parse_args(argv)
     root = Path(args.results_dir)
     if not (root / "jobs").is_dir():
@@ -134,7 +265,8 @@ def main(argv: list[str]) -> int:
     records = [r for r in Store(root, create=False).results()
                if (args.dataset is None or r["job"]["dataset"] == args.dataset)
                and (args.conflict_pct is None or math.isclose(float(r["job"]["conflict_pct"]), args.conflict_pct))]
-    for path in PLOTS[args.kind](records, Path(args.out) if args.out else root / "plots", args.selection):
+    extra = {"ratio": {"all_variants": args.all_variants}, "groups": {"job": args.job}}.get(args.kind, {})
+    for path in PLOTS[args.kind](records, Path(args.out) if args.out else root / "plots", args.selection, **extra):
         print(path)
     return 0
 

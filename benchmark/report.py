@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.config import CONFIG_ROOT, load_yaml
 from benchmark.errors import BenchError
 from benchmark.jobs import canonical, complete_hparams
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
@@ -81,21 +80,24 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
 
 
 def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:
-    """Published numbers from configs/paper/*.yaml: {(dataset, method, pct, metric): (mean, std)}, {dataset: source}."""
+    """Published numbers of every configs/paper table: {(dataset, method, pct, metric): (mean, std)}, {dataset: source}.
+
+    A cell measured on another dataset than its column's is left out; where two tables give the
+    same cell, the first table by name wins.
+    """
+    from benchmark.paper import available, load_paper
+
     values: dict[tuple[str, str, float, str], tuple[float, float | None]] = {}
     sources: dict[str, str] = {}
-    for path in sorted((CONFIG_ROOT / "paper").glob("*.yaml")):
-        cfg = load_yaml(path)
-        dataset, metric = cfg.get("dataset"), cfg.get("metric")
-        for method, cells in (cfg.get("published") or {}).items():
-            for pct, cell in (cells or {}).items():
-                if cell is None:
+    for name in available():
+        table = load_paper(name)
+        for method, cells in table.rows.items():
+            for col, cell in zip(table.columns, cells):
+                key = (col.dataset, method, col.conflict_pct, col.metric)
+                if cell is None or cell.other_dataset or key in values:
                     continue
-                mean, std = (cell + [None])[:2] if isinstance(cell, list) else (cell, None)
-                key = (dataset, method, float(pct), metric)
-                if key not in values:
-                    values[key] = (float(mean), None if std is None else float(std))
-                    sources.setdefault(dataset, f"{cfg.get('source', path.stem)} [{path.stem}]")
+                values[key] = (cell.mean, cell.std)
+                sources.setdefault(col.dataset, f"{table.source} [{name}]")
     return values, sources
 
 

@@ -1,4 +1,4 @@
-"""`run_bench.py plot sparsity`: a lambda_sparse sweep from the CLI to a PNG and a PDF."""
+"""`run_bench.py plot ...` and `report --format html`: a lambda_sparse sweep from the CLI to PNGs, PDFs and one page."""
 import numpy as np
 
 from benchmark.plots import sparsity_frame
@@ -28,9 +28,19 @@ def test_sparsity_sweep_and_plot_from_the_cli(tmp_path):
     assert plot.returncode == 0, plot.stderr
     paths = plot.stdout.split()
     assert [p.rsplit(".", 1)[1] for p in paths] == ["png", "pdf"]
+    for kind, stem in (("ratio", "ratio_synthetic"), ("groups", "groups_dcwp_synthetic_c1_s0_")):
+        made = cli("plot", kind, str(out))
+        assert made.returncode == 0, made.stderr
+        paths += made.stdout.split()
+        assert [p.rsplit("/", 1)[1].startswith(stem) for p in made.stdout.split()] == [True, True]
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(4) in (b"\x89PNG", b"%PDF")
+    page = cli("report", str(out), "--format", "html")
+    assert page.returncode == 0, page.stderr
+    text = (out / "report.html").read_text()
+    assert page.stdout.strip() == str(out / "report.html")
+    assert text.count("<table>") == 2 and text.count('src="data:image/png;base64,') == 3  # runs + diagnostics; ratio, sparsity, groups
 
 
 def test_plot_without_pruning_results_is_a_clear_error(tmp_path):

@@ -1,0 +1,152 @@
+"""One self-contained HTML page of a results directory: every table and figure, images inlined,
+openable from disk without a server.
+
+    run_bench.py report RESULTS_DIR --format html [--output FILE] [--selection RULE]
+
+Sections: what is stored (runs, failures, devices); the accuracy table of every run; each
+published table (configs/paper) that has at least one of its runs stored, in the paper's layout;
+the figures (accuracy vs ratio per dataset, sparsity vs accuracy where runs were pruned, one
+per-group heatmap per dataset), also written as PNG and PDF under RESULTS_DIR/plots; the per-run
+diagnostics; the failures with their reasons.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.paper import Cell, PaperTable, cell_text, available, load_paper, paper_jobs, regenerate, summary
+from benchmark.report import Table, build_table, diagnostics_table, hparams_key
+from benchmark.selection import RULE_CAPTIONS
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1280px;padding:0 1rem;color:#1f2328;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
+h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
+.scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.82rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
+th,td{padding:.28rem .6rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+th{background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
+tr:nth-child(even) td{background:#fafbfc} td.beyond{background:#fff1e5 !important;font-weight:600}
+td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
+ul.notes{color:#59636e;font-size:.82rem;margin-top:.2rem} figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #e4e7eb}
+figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
+"""
+
+
+def _table_html(table: Table, left: int = 3) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
+    return (f'<div class="scroll"><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div><ul class="notes">{notes}</ul>')
+
+
+def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str) -> str:
+    head = "<th>method</th>" + "".join(f"<th>{html.escape(c.label)}</th>" for c in table.columns)
+    body = []
+    for method in table.rows:
+        tds = [f"<td>{html.escape(method)}</td>"]
+        for j in range(len(table.columns)):
+            cell = cells[(method, j)]
+            ours, paper = cell_text(cell, "html")
+            extra = f' <span class="paper">({html.escape(paper)})</span>' if paper else ""
+            css = ' class="beyond"' if cell.beyond_spread else ""
+            tds.append(f"<td{css}>{html.escape(ours)}{extra}</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    notes = [f"source: {table.source}", *[f"{m} row: {s}" for m, s in table.row_sources.items()],
+             "highlighted: our mean lies beyond the paper's ± std; " + summary(table, cells), *table.notes]
+    if any(c.published and c.published.other_dataset for c in cells.values()):
+        notes.insert(1, "† the paper's number was measured on another dataset than the column's")
+    caption = (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))}, {table.budget} budget, "
+               f"{RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
+    return (f'<div class="scroll"><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div><ul class="notes">'
+            + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+
+
+def _figure(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[str]:
+    from benchmark.plots import default_setting, job_name, plot_groups, plot_ratio, plot_sparsity
+
+    parts = []
+    if default_setting(records):
+        for path in plot_ratio(records, out_dir, rule):
+            if path.suffix == ".png":
+                parts.append(_figure(path, f"Accuracy vs bias-conflicting ratio, {path.stem.removeprefix('ratio_')} "
+                                           "(each method's default setting; hollow: published)"))
+    if any(r.get("sparsity") for r in records):
+        for path in plot_sparsity(records, out_dir, rule):
+            if path.suffix == ".png":
+                parts.append(_figure(path, f"Accuracy vs sparsity, {path.stem.removeprefix('sparsity_')}"))
+    for dataset in sorted({r["job"]["dataset"] for r in records}):
+        mine = sorted((r for r in records if r["job"]["dataset"] == dataset), key=lambda r: job_name(r["job"]))
+        pick = next((r for r in mine if r["job"]["method"] != "erm"), mine[0])
+        for path in plot_groups([pick], out_dir, rule):
+            if path.suffix == ".png":
+                parts.append(_figure(path, f"Test accuracy per (target, bias) group of one run: {job_name(pick['job'])}"))
+    return parts
+
+
+def html_report(results_dir: str | Path, rule: str = "last") -> str:
+    """The page's HTML (see the module docstring); figures are also saved under RESULTS_DIR/plots."""
+    from benchmark.report import _read_store
+    from benchmark.runner import expected_vs_found
+
+    store = _read_store(results_dir)
+    records, failures = store.results(), store.failures()
+    if not records and not failures:
+        raise BenchError(f"{results_dir} holds no finished or failed runs yet")
+    root = Path(results_dir)
+    failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in failures]
+    done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
+    sections = [("results", "All runs", _table_html(build_table(records, rule, "test", done + failed)))]
+    by_id = {r["job"]["id"]: r for r in records}
+    papers = []
+    for name in available():
+        table = load_paper(name)
+        jobs = paper_jobs(table)
+        if any(job.id in by_id for job in jobs):
+            papers.append(f"<h3>{html.escape(name)}</h3>"
+                          + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), rule), rule))
+    if papers:
+        sections.append(("papers", "Published tables, regenerated", "".join(papers)))
+    figures = _figures(records, root / "plots", rule) if records else []
+    if figures:
+        sections.append(("figures", "Figures", "".join(figures)))
+    diagnostics = diagnostics_table(records)
+    if diagnostics.rows:
+        sections.append(("diagnostics", "Per-run diagnostics", _table_html(diagnostics)))
+    if failures:
+        items = "".join(f"<li><code>{html.escape(f['job']['method'])} {html.escape(f['job']['dataset'])} "
+                        f"{float(f['job']['conflict_pct']):g}% seed {f['job']['seed']}</code>: {html.escape(f['reason'])}</li>"
+                        for f in failures)
+        sections.append(("failures", f"Failures ({len(failures)})", f"<ul>{items}</ul>"))
+    devices = sorted({"{device} ({device_name})".format(**{"device": "?", "device_name": "?", **(r.get("environment") or {})})
+                      for r in records})
+    meta = (f"{len(records)} finished runs, {len(failures)} failed; devices: {', '.join(devices) or 'n/a'}; "
+            f"checkpoint rule: {rule}; generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    nav = "".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
+    body = "".join(f'<h2 id="{key}">{html.escape(title)}</h2>{content}' for key, title, content in sections)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+            f"<title>DebiasBench: {html.escape(str(root))}</title><style>{STYLE}</style></head><body>"
+            f"<h1>DebiasBench results: {html.escape(str(root))}</h1><p class=\"meta\">{html.escape(meta)}</p>"
+            f"<nav>{nav}</nav>{body}</body></html>\n")
+
+
+def write_html_report(results_dir: str | Path, output: str | Path | None = None, rule: str = "last") -> Path:
+    """Write the page (default RESULTS_DIR/report.html) atomically; returns its path."""
+    path = Path(output) if output else Path(results_dir) / "report.html"
+    text = html_report(results_dir, rule)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,334 @@
+"""Published tables, regenerated: the grid a paper's table needs, and the table in the paper's own
+layout with each cell as "ours mean ± std (paper value, delta)".
+
+A table lives in configs/paper/<name>.yaml:
+
+    title, source        what it is and where its numbers were read
+    metric               the table's metric (one of benchmark.metrics.METRIC_NAMES)
+    selection, budget    how our runs are chosen and trained (--selection overrides the rule)
+    seeds                our seeds
+    columns              left to right: {dataset, conflict_pct[, metric][, label]}
+    rows                 top to bottom: method -> {published: one cell per column[, from: where the
+                         paper took the row from, when it is not the paper's own run]}; a cell is null (unknown: never guessed), a
+                         mean, [mean, std], or {value: mean or [mean, std], dataset: the dataset
+                         it was really measured on, when that differs from the column's}
+    notes                lines printed under the table
+
+Everything is checked when the file is loaded; a mistake is one line naming the file and the key.
+A delta is flagged when it lies beyond the paper's reported spread (|ours - paper| > the paper's
+std); cells without a published std, or whose number was measured on another dataset, are not judged.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml
+from benchmark.errors import BenchError
+from benchmark.jobs import Job, check_conflict_pct, expand_grid
+from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
+from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
+
+PAPER_DIR = CONFIG_ROOT / "paper"
+FORMATS = ("table", "markdown", "csv", "latex")
+
+
+@dataclass(frozen=True)
+class Column:
+    dataset: str
+    conflict_pct: float
+    metric: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Published:
+    mean: float
+    std: float | None = None
+    other_dataset: str | None = None  # the number was measured on this dataset, not the column's
+
+
+@dataclass
+class PaperTable:
+    name: str
+    title: str
+    source: str
+    metric: str
+    selection: str
+    budget: str
+    seeds: list[int]
+    columns: list[Column]
+    rows: dict[str, list[Published | None]]
+    row_sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PAPER_DIR.glob("*.yaml"))
+
+
+def _cell(raw: Any, where: str) -> Published | None:
+    if raw is None:
+        return None
+    other = None
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"value", "dataset"}
+        if unknown or "value" not in raw:
+            raise BenchError(f"{where}: a cell dict takes `value` and optionally `dataset`, got {sorted(raw)}")
+        other = raw.get("dataset")
+        raw = raw["value"]
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return Published(float(raw), None, other)
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, (int, float)) for v in raw):
+        return Published(float(raw[0]), float(raw[1]), other)
+    raise BenchError(f"{where}: a cell is null, a number, [mean, std] or {{value: ..., dataset: ...}}, got {raw!r}")
+
+
+def load_paper(name: str) -> PaperTable:
+    """Read and check configs/paper/<name>.yaml."""
+    from benchmark.imports import project_packages
+
+    path = PAPER_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise BenchError(f"unknown paper table {name!r}; available: {', '.join(available())} (run_bench.py --list)")
+    cfg = load_yaml(path)
+    where = f"configs/paper/{name}.yaml"
+    datasets_pkg, methods_pkg = project_packages()
+
+    def need(key: str) -> Any:
+        if key not in cfg:
+            raise BenchError(f"{where}: missing `{key}`")
+        return cfg[key]
+
+    def check_metric(metric: str, at: str) -> str:
+        if metric not in METRIC_NAMES:
+            raise BenchError(f"{where}: {at} metric {metric!r} is unknown; metrics: {', '.join(METRIC_NAMES)}")
+        return metric
+
+    metric = check_metric(need("metric"), "the table's")
+    selection, budget = cfg.get("selection", "last"), cfg.get("budget", "paper")
+    if selection not in RULES:
+        raise BenchError(f"{where}: selection {selection!r} is unknown; rules: {', '.join(RULES)}")
+    if budget not in BUDGETS:
+        raise BenchError(f"{where}: budget {budget!r} is unknown; budgets: {', '.join(BUDGETS)}")
+    columns = []
+    for i, col in enumerate(need("columns")):
+        dataset = col.get("dataset") if isinstance(col, dict) else None
+        if dataset not in datasets_pkg.DATASETS:
+            raise BenchError(f"{where}: column {i + 1} names unknown dataset {dataset!r}; datasets: {', '.join(sorted(datasets_pkg.DATASETS))}")
+        if "conflict_pct" not in col:
+            raise BenchError(f"{where}: column {i + 1} ({dataset}) has no conflict_pct")
+        pct = float(col["conflict_pct"])
+        try:
+            check_conflict_pct(dataset, pct, dataset_config(dataset))
+        except BenchError as e:
+            raise BenchError(f"{where}: column {i + 1}: {e}") from None
+        col_metric = check_metric(col.get("metric", metric), f"column {i + 1}'s")
+        label = col.get("label") or f"{dataset} {pct:g}%" + ("" if col_metric == metric else f" ({METRIC_LABELS[col_metric]})")
+        columns.append(Column(dataset, pct, col_metric, label))
+    rows, sources = {}, {}
+    for method, row in (need("rows") or {}).items():
+        if method not in methods_pkg.METHODS:
+            raise BenchError(f"{where}: row {method!r} is not a registered method ({', '.join(sorted(methods_pkg.METHODS))}); "
+                             "name other methods in `notes`")
+        cells = (row or {}).get("published")
+        if not isinstance(cells, list) or len(cells) != len(columns):
+            raise BenchError(f"{where}: row {method!r} needs `published` with one cell per column ({len(columns)}; null where unknown)")
+        rows[method] = [_cell(c, f"{where}: row {method!r}, column {j + 1}") for j, c in enumerate(cells)]
+        if row.get("from"):
+            sources[method] = str(row["from"])
+    seeds = [int(s) for s in cfg.get("seeds", [0, 1, 2])]
+    return PaperTable(name, str(need("title")), str(need("source")), metric, selection, budget, seeds, columns, rows, sources,
+                      [str(n) for n in cfg.get("notes") or []])
+
+
+def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | None = None,
+               sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None) -> list[Job]:
+    """Every job the table needs: its rows x its columns x seeds, at the table's budget."""
+    by_dataset: dict[str, list[float]] = {}
+    for col in table.columns:
+        by_dataset.setdefault(col.dataset, [])
+        if col.conflict_pct not in by_dataset[col.dataset]:
+            by_dataset[col.dataset].append(col.conflict_pct)
+    return expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
+                       pcts_by_dataset=by_dataset)
+
+
+@dataclass
+class Cell:
+    n: int
+    mean: float
+    std: float
+    status: str  # "" when every seed is done, else e.g. "2 missing" / "1 failed"
+    published: Published | None
+
+    @property
+    def delta(self) -> float:
+        return self.mean - self.published.mean if self.published and self.n else math.nan
+
+    @property
+    def beyond_spread(self) -> bool:
+        p = self.published
+        return bool(p and p.std is not None and not p.other_dataset and self.n and abs(self.delta) > p.std)
+
+
+def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, Any]], status: dict[str, str],
+               rule: str | None = None) -> dict[tuple[str, int], Cell]:
+    """(method, column index) -> Cell, from the stored records of `jobs` (by job id)."""
+    rule = rule or table.selection
+    cells = {}
+    for method, published in table.rows.items():
+        for j, col in enumerate(table.columns):
+            mine = [job for job in jobs if (job.method, job.dataset, job.conflict_pct) == (method, col.dataset, col.conflict_pct)]
+            values = [100 * require_rule(records[job.id], rule)["test"][col.metric] for job in mine if job.id in records]
+            values = [v for v in values if v is not None and not math.isnan(v)]
+            counts: dict[str, int] = {}
+            for job in mine:
+                if job.id not in records:
+                    kind = status.get(job.id, "missing").split(":")[0]
+                    counts[kind] = counts.get(kind, 0) + 1
+            n = len(values)
+            series = pd.Series(values, dtype=float)
+            cells[(method, j)] = Cell(n, float(series.mean()) if n else math.nan, float(series.std(ddof=1)) if n > 1 else 0.0,
+                                      ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), published[j])
+    return cells
+
+
+def cell_text(cell: Cell, fmt: str) -> tuple[str, str]:
+    """(ours, paper part) of a cell."""
+    ours = "–" if not cell.n else (f"{cell.mean:.2f} ± {cell.std:.2f}" if cell.n > 1 else f"{cell.mean:.2f}")
+    if cell.status:
+        ours += f" [{cell.status}]"
+    p = cell.published
+    if p is None:
+        return ours, ""
+    mark = "†" if p.other_dataset else ""
+    paper = f"{p.mean:.2f}{mark}"
+    if cell.n:
+        paper += f", {cell.delta:+.2f}"
+    return ours, paper
+
+
+def summary(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
+    judged = [c for c in cells.values() if c.n and c.published and c.published.std is not None and not c.published.other_dataset]
+    # a number measured on another dataset is shown for reference, never judged
+    within = sum(not c.beyond_spread for c in judged)
+    unjudged = sum(1 for c in cells.values() if c.n and c.published and (c.published.std is None or c.published.other_dataset))
+    text = f"{within} of {len(judged)} cells with a published ± std on the same dataset are within it"
+    return text + (f"; {unjudged} more have a published mean only or another dataset's number (not judged)" if unjudged else "")
+
+
+def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str = "table", rule: str | None = None) -> str:
+    """The table in the paper's layout, in one of FORMATS."""
+    rule = rule or table.selection
+    if fmt == "csv":
+        rows = []
+        for (method, j), c in cells.items():
+            col, p = table.columns[j], c.published
+            rows.append({"table": table.name, "method": method, "dataset": col.dataset, "conflict_pct": col.conflict_pct,
+                         "metric": col.metric, "n": c.n, "ours_mean": c.mean, "ours_std": c.std, "status": c.status,
+                         "paper_mean": p.mean if p else math.nan, "paper_std": p.std if p and p.std is not None else math.nan,
+                         "paper_dataset": (p.other_dataset or col.dataset) if p else "", "delta": c.delta,
+                         "beyond_spread": c.beyond_spread})
+        buf = io.StringIO()
+        pd.DataFrame(rows).to_csv(buf, index=False, float_format="%.4f")
+        return buf.getvalue()
+    caption = (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
+               f"checkpoint {RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
+    notes = [f"source: {table.source}"]
+    notes += [f"{m} row: {s}" for m, s in table.row_sources.items()]
+    others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
+    if others:
+        notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
+    notes.append(("flagged" if fmt != "table" else "*") + " = our mean lies beyond the paper's ± std; " + summary(table, cells))
+    notes += table.notes
+    if fmt == "latex":
+        return _latex(table, cells, caption, notes)
+    grid = []
+    for method in table.rows:
+        line = [method]
+        for j in range(len(table.columns)):
+            c = cells[(method, j)]
+            ours, paper = cell_text(c, fmt)
+            text = ours + (f" ({paper})" if paper else "")
+            if c.beyond_spread:
+                text = f"**{text}**" if fmt == "markdown" else text + " *"
+            line.append(text)
+        grid.append(line)
+    header = ["method"] + [c.label for c in table.columns]
+    if fmt == "markdown":
+        out = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in grid]
+        return "\n".join(out + [""] + [f"- {n}" for n in notes])
+    if fmt != "table":
+        raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}, html (report only)")
+    widths = [max(len(r[i]) for r in [header, *grid]) for i in range(len(header))]
+    line = lambda cells_: "  ".join(c.ljust(w) for c, w in zip(cells_, widths)).rstrip()  # noqa: E731
+    return "\n".join([caption, line(header), line(["-" * w for w in widths]), *map(line, grid), *[f"  {n}" for n in notes]])
+
+
+def _tex(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"),
+                 ("†", r"$^\dagger$"), ("–", "--")):
+        s = s.replace(a, b)
+    return s
+
+
+def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, notes: list[str]) -> str:
+    """booktabs: columns grouped by dataset under a \\cmidrule, one row per method."""
+    groups: list[tuple[str, int]] = []
+    for col in table.columns:
+        key = col.dataset + ("" if col.metric == table.metric else f" ({METRIC_LABELS[col.metric]})")
+        if groups and groups[-1][0] == key:
+            groups[-1] = (key, groups[-1][1] + 1)
+        else:
+            groups.append((key, 1))
+    out = [r"\begin{table}[t]", r"\centering", r"\scriptsize", rf"\caption{{{_tex(caption)}}}",
+           rf"\label{{tab:{table.name}}}", rf"\begin{{tabular}}{{l{'c' * len(table.columns)}}}", r"\toprule"]
+    out.append(" & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{_tex(k)}}}" for k, n in groups) + r" \\")
+    start = 2
+    rules = []
+    for _, n in groups:
+        rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
+        start += n
+    out.append(" ".join(rules))
+    out.append("method & " + " & ".join(_tex(f"{c.conflict_pct:g}%") for c in table.columns) + r" \\")
+    out.append(r"\midrule")
+    for method in table.rows:
+        parts = []
+        for j in range(len(table.columns)):
+            c = cells[(method, j)]
+            ours, paper = cell_text(c, "latex")
+            text = _tex(ours)
+            if c.beyond_spread:
+                text = rf"\textbf{{{text}}}"
+            parts.append(text + (rf" {{\tiny ({_tex(paper)})}}" if paper else ""))
+        out.append(_tex(method) + " & " + " & ".join(parts) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    out += [rf"\par\smallskip{{\tiny {_tex(n)}}}" for n in notes]
+    out.append(r"\end{table}")
+    return "\n".join(out)
+
+
+def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rule: str | None = None,
+                     seeds: list[int] | None = None, budget: str | None = None,
+                     sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None) -> str:
+    """Load table `name`, match the stored results of its grid under `results_dir`, render it."""
+    from benchmark.runner import expected_vs_found
+    from benchmark.store import Store
+
+    table = load_paper(name)
+    if seeds:
+        table.seeds = list(seeds)
+    if budget:
+        table.budget = budget
+    jobs = paper_jobs(table, table.seeds, table.budget, sets, user)
+    store = Store(results_dir, create=False) if Path(results_dir).exists() else None
+    records = {r["job"]["id"]: r for r in store.results()} if store else {}
+    status = expected_vs_found(jobs, store) if store else {}
+    return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)

@@ -1,0 +1,146 @@
+"""Published tables: configs checked on load, the paper's layout with deltas, the HTML page."""
+from html.parser import HTMLParser
+
+import pytest
+import yaml
+
+from benchmark import paper
+from benchmark.errors import BenchError
+from benchmark.html import html_report
+from benchmark.store import Store
+from tests.helpers import cli
+
+TINY = {
+    "title": "Tiny table", "source": "A paper, Table 9", "metric": "unbiased_acc", "selection": "last", "budget": "quick",
+    "seeds": [0, 1],
+    "columns": [{"dataset": "synthetic", "conflict_pct": 1}, {"dataset": "synthetic", "conflict_pct": 1, "metric": "conflicting_acc"}],
+    "rows": {"erm": {"published": [[55.0, 1.0], None], "from": "Another paper, Table 1"},
+             "lff": {"published": [71.5, {"value": [40.0, 0.5], "dataset": "cmnist"}]}},
+}
+# (method, seed) -> (unbiased, conflicting) in percent; lff seed 1 is not stored
+STORED = {("erm", 0): (50.0, 30.0), ("erm", 1): (54.0, 34.0), ("lff", 0): (70.0, 60.0)}
+
+
+@pytest.fixture
+def paper_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    monkeypatch.setattr(paper, "PAPER_DIR", folder)
+    return folder
+
+
+def write(folder, name, cfg):
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def fake_results(table, root):
+    """Stored records for the table's jobs, complete enough for tables and figures."""
+    store = Store(root)
+    for job in paper.paper_jobs(table):
+        if (job.method, job.seed) not in STORED:
+            continue
+        unbiased, conflicting = (v / 100 for v in STORED[(job.method, job.seed)])
+        test = {"unbiased_acc": unbiased, "conflicting_acc": conflicting, "worst_group_acc": conflicting, "aligned_acc": 0.9,
+                "overall_acc": 0.8, "group_acc": [0.9, conflicting, conflicting, 0.9]}
+        store.write_result(job, {"job": job.describe(), "status": "done", "metrics": {"last": {"test": test}},
+                                 "group_shape": [2, 2], "group_total": {"test": [10, 10, 10, 10]},
+                                 "aligned_groups": [True, False, False, True], "curve": [], "environment": {"device": "cpu"}})
+    return store
+
+
+def test_every_shipped_table_loads_and_names_its_grid():
+    assert {"denetdm-table1", "suite-cmnist", "lff-table1", "disent-table1", "dcwp-table1", "prusc-table1"} <= set(paper.available())
+    for name in paper.available():
+        table = paper.load_paper(name)
+        assert table.rows and all(len(cells) == len(table.columns) for cells in table.rows.values())
+        assert paper.paper_jobs(table)
+    suite = paper.load_paper("suite-cmnist")
+    assert list(suite.rows) == ["erm", "lff", "disent", "dcwp", "prusc", "denetdm"]
+    assert len(paper.paper_jobs(suite)) == 6 * 4 * 3
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["rows"].update(jtt={"published": [1, 2]}), "row 'jtt' is not a registered method"),
+    (lambda c: c["columns"][0].update(dataset="mnist"), "column 1 names unknown dataset 'mnist'"),
+    (lambda c: c.update(metric="accuracy"), "metric 'accuracy' is unknown"),
+    (lambda c: c["columns"][1].update(metric="f1"), "column 2's metric 'f1' is unknown"),
+    (lambda c: c["rows"]["erm"].update(published=[1.0]), "needs `published` with one cell per column (2"),
+    (lambda c: c["rows"]["erm"].update(published=[[1, 2, 3], None]), "a cell is null, a number, [mean, std]"),
+    (lambda c: c.update(selection="best"), "selection 'best' is unknown"),
+    (lambda c: c.pop("columns"), "missing `columns`"),
+])
+def test_a_bad_paper_config_is_one_clear_error(paper_dir, change, message):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    change(cfg)
+    write(paper_dir, "bad", cfg)
+    with pytest.raises(BenchError, match="configs/paper/bad.yaml: .*" + message.replace("[", r"\[").replace("(", r"\(")):
+        paper.load_paper("bad")
+    with pytest.raises(BenchError, match="unknown paper table 'nope'; available: bad"):
+        paper.load_paper("nope")
+
+
+def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_path):
+    write(paper_dir, "tiny", TINY)
+    fake_results(paper.load_paper("tiny"), tmp_path / "res")
+    text = paper.paper_table_text("tiny", tmp_path / "res", "markdown")
+    expected = "\n".join([
+        "**Tiny table. Ours: mean ± std over seeds 0, 1 at the quick budget, checkpoint final model (rule: last); "
+        "in brackets the paper's value and our difference.**",
+        "",
+        "| method | synthetic 1% | synthetic 1% (conflicting) |",
+        "|---|---:|---:|",
+        "| erm | **52.00 ± 2.83 (55.00, -3.00)** | 32.00 ± 2.83 |",
+        "| lff | 70.00 [1 missing] (71.50, -1.50) | 60.00 [1 missing] (40.00†, +20.00) |",
+        "",
+        "- source: A paper, Table 9",
+        "- erm row: Another paper, Table 1",
+        "- † the paper's number was measured on cmnist, not on the column's dataset",
+        "- flagged = our mean lies beyond the paper's ± std; 0 of 1 cells with a published ± std on the same dataset are "
+        "within it; 2 more have a published mean only or another dataset's number (not judged)",
+    ])
+    assert text == expected
+    csv = paper.paper_table_text("tiny", tmp_path / "res", "csv").splitlines()
+    assert csv[0].startswith("table,method,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
+    assert csv[1].endswith(",-3.0000,True")
+    latex = paper.paper_table_text("tiny", tmp_path / "res", "latex")
+    assert r"\toprule" in latex and r"\multicolumn{1}{c}{synthetic}" in latex and r"\textbf{52.00 $\pm$ 2.83}" in latex
+
+
+class Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.images, self.classes = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if attrs.get("class"):
+            self.classes.append(attrs["class"])
+
+
+def test_html_report_holds_every_table_and_figure(paper_dir, tmp_path):
+    import base64
+
+    write(paper_dir, "tiny", TINY)
+    fake_results(paper.load_paper("tiny"), tmp_path / "res")
+    page = html_report(tmp_path / "res")
+    parsed = Tags()
+    parsed.feed(page)
+    assert parsed.tags.count("table") == 2  # all runs + the tiny paper table
+    assert parsed.classes.count("beyond") == 1  # erm's unbiased cell
+    assert len(parsed.images) == 2  # accuracy vs ratio, one per-group heatmap
+    for src in parsed.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert 'id="papers"' in page and 'id="figures"' in page and "Tiny table" in page
+
+
+def test_paper_flag_runs_the_missing_jobs_and_list_names_the_tables(tmp_path):
+    listing = cli("--list")
+    assert "suite-cmnist" in listing.stdout and "denetdm-table1" in listing.stdout
+    bad = cli("--paper", "nope", "--results-dir", str(tmp_path / "r"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown paper table 'nope'")
+    report = cli("report", str(tmp_path / "missing"), "--paper", "suite-cmnist")
+    assert report.returncode == 0 and "[3 missing]" in report.stdout and "(35.34)" in report.stdout
