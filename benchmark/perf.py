@@ -1,6 +1,7 @@
 """Speed of the harness's hot loop against a bare PyTorch loop on the same tensors.
 
-    python run_bench.py perf [--device cpu|cuda] [--quick] [--steps N]
+    python run_bench.py perf [--device cpu|cuda] [--quick]            against the official pipelines (benchmark/perf_official.py)
+    python run_bench.py perf --bare [--device cpu|cuda] [--quick] [--steps N]        this file
     python run_bench.py perf --images [--device cpu|cuda] [--quick] [--sizes 32 224]   (benchmark/perf_images.py)
 
 Both loops train the official Colored MNIST ERM model (LfF's MLP, Adam 1e-3, batch 256) on the
@@ -74,7 +75,12 @@ def main(argv: list[str]) -> int:
         from benchmark.perf_images import main as images_main
 
         return images_main([a for a in argv if a != "--images"])
-    p = argparse.ArgumentParser(prog="run_bench.py perf", description=__doc__.split("\n\n")[0])
+    if "--bare" not in argv:
+        from benchmark.perf_official import main as official_main
+
+        return official_main(argv)
+    argv = [a for a in argv if a != "--bare"]
+    p = argparse.ArgumentParser(prog="run_bench.py perf --bare", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="fewer steps (a smoke check of the script itself)")
     p.add_argument("--steps", type=int, default=None)

@@ -81,3 +81,14 @@ def test_an_option_at_its_neutral_default_leaves_the_job_id_unchanged():
     assert job.id == job._digest(without)
     (oracle,) = expand_grid(["denetdm"], ["cmnist"], [0], [1], "paper", [("denetdm.poe_selection", ["oracle-test"])], None)
     assert oracle.id != job.id
+
+
+def test_gpu_packing_follows_the_smallest_share_of_the_grid():
+    from benchmark.runner import _local_workers, jobs_per_gpu
+
+    small = expand_grid(["erm"], ["cmnist"], [0], [1.0], "quick")
+    cifar = expand_grid(["erm"], ["cifar10c"], [0], [1.0], "quick")
+    large = expand_grid(["erm"], ["waterbirds"], [0], None, "quick")
+    assert (jobs_per_gpu(small), jobs_per_gpu(cifar), jobs_per_gpu(small + cifar + large)) == (8, 2, 1)
+    workers, devices = _local_workers(None, "cpu", per_gpu=8)  # no packing on the CPU
+    assert devices == ["cpu"] and workers >= 1

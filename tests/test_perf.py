@@ -1,0 +1,45 @@
+"""The perf script's official-style baseline computes what the harness computes (so its speed
+ratio compares like with like), and the script runs end to end. No timings are asserted."""
+import copy
+
+import numpy as np
+import torch
+
+from benchmark.config import method_hparams
+from benchmark.feed import DeviceData
+from benchmark.perf_official import official_lff_step
+from methods import build
+from methods.base import Batch
+from tests.helpers import cli
+
+
+def test_official_style_lff_step_equals_the_registered_method(synthetic):
+    hp = method_hparams("lff", "synthetic", "quick")
+    torch.manual_seed(0)
+    ours = build("lff", synthetic.info, hp, torch.device("cpu"))
+    models = {k: copy.deepcopy(m) for k, m in ours.models.items()}
+    optimizers = {k: torch.optim.Adam(m.parameters(), lr=hp["optimizer"]["lr"]) for k, m in models.items()}
+    labels = synthetic.splits["train"].y
+    state = {"ema_b": torch.zeros(len(labels)), "ema_d": torch.zeros(len(labels)), "updated_mask": torch.zeros(len(labels)),
+             "alpha": hp["ema_alpha"], "classes": synthetic.info.num_classes, "labels": labels}
+    feed = DeviceData(synthetic, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # the EMA's first update and two later ones
+        index = torch.from_numpy(rng.choice(len(labels), 64, replace=False))
+        batch = feed.train_batch(index, "train")
+        official_lff_step(models, optimizers, batch.x, batch.y, state, index)
+        out = ours.loss(Batch(batch.x, batch.y, index))
+        for opt in ours.optimizers.values():
+            opt.zero_grad()
+        out["loss"].backward()
+        for opt in ours.optimizers.values():
+            opt.step()
+    for name in ("biased", "debiased"):
+        for a, b in zip(models[name].parameters(), ours.models[name].parameters()):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_perf_script_runs_and_prints_each_ratio():
+    run = cli("perf", "--device", "cpu", "--quick", "--only", "erm", "lff", "--workers", "0", timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("ratio harness / official:") == 2 and "official-style pipeline" in run.stdout
