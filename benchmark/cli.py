@@ -3,7 +3,8 @@
     run_bench.py --methods erm --datasets cmnist [--seeds 0 1 2] [--conflict-pcts 0.5 1 2 5] ...
     run_bench.py report RESULTS_DIR [--format table|markdown|csv|latex] [--selection RULE]
     run_bench.py perf [--device cpu|cuda] [--quick]
-    run_bench.py plot sparsity RESULTS_DIR
+    run_bench.py plot ratio|sparsity|groups RESULTS_DIR
+    run_bench.py status RESULTS_DIR
 
 Every bad input ends in one line `error: ...` that says what is wrong and how to fix it.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.imports import check_project_package
 
-SUBCOMMANDS = ("report", "perf", "plot")
+SUBCOMMANDS = ("report", "perf", "plot", "status")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,7 +31,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run_parser() -> ArgumentParser:
     from benchmark.config import BUDGETS, defaults
-    from benchmark.runner import BACKENDS
+    from benchmark.backends import BACKENDS
     from benchmark.selection import RULES
 
     d = defaults().get("run", {})
@@ -48,6 +49,16 @@ def run_parser() -> ArgumentParser:
                    help="images on the GPU, or streamed from host memory; auto streams when they would fill over half of "
                         "the GPU's free memory (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=d.get("backend", "serial"), help="default: %(default)s")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask: the scheduler's address (tcp://host:8786); default: a LocalCluster on this machine")
+    p.add_argument("--slurm-config", default=None, metavar="FILE",
+                   help="slurm: YAML with partition, time_min, gpus_per_job, cpus_per_job, mem_gb, array_parallelism")
+    p.add_argument("--slurm-partition", default=None)
+    p.add_argument("--slurm-time-min", type=int, default=None, help="slurm: time limit per job in minutes (default 240)")
+    p.add_argument("--slurm-gpus-per-job", type=int, default=None, help="slurm: GPUs per job (default 0)")
+    p.add_argument("--slurm-array-parallelism", type=int, default=None, help="slurm: at most this many array tasks at once")
+    p.add_argument("--slurm-cluster", default=None, choices=("slurm", "local", "debug"),
+                   help="submitit's executor: slurm (default when sbatch exists), local (tasks as local processes: a dry run)")
     p.add_argument("--jobs", type=int, default=None, help="local backend workers (default: on GPUs, 8 jobs per GPU for 28 px datasets, 2 for 32 px, 1 for larger "
                         "images; on CPU half the cores)")
     p.add_argument("--data-root", default=None, help="data root in torchvision's layout (default: $DEBIASBENCH_DATA, then the shipped MNIST)")
@@ -136,7 +147,14 @@ def cmd_run(argv: list[str]) -> int:
     runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
                               data_placement=args.data_placement)
     progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
-    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress)
+    slurm = None
+    if args.backend == "slurm":
+        from benchmark.backends import slurm_options
+
+        slurm = slurm_options({"partition": args.slurm_partition, "time_min": args.slurm_time_min,
+                               "gpus_per_job": args.slurm_gpus_per_job, "array_parallelism": args.slurm_array_parallelism,
+                               "cluster": args.slurm_cluster}, args.slurm_config)
+    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler, slurm=slurm)
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:
@@ -148,7 +166,8 @@ def cmd_run(argv: list[str]) -> int:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
         print(render(build_table(records, args.selection, "test", expected), args.format))
     failed = summary["failed"]
-    print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, {len(failed)} failed"
+    print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, "
+          f"{summary['elsewhere']} finished by other runners, {len(failed)} failed"
           + (f" (reasons in {store.root / 'failed'})" if failed else ""), file=sys.stderr)
     for job, reason in failed:
         print(f"  failed: {job.label}: {reason}", file=sys.stderr)
@@ -188,6 +207,16 @@ def cmd_report(argv: list[str]) -> int:
     return 0
 
 
+def cmd_status(argv: list[str]) -> int:
+    from benchmark.status import status_text
+
+    p = ArgumentParser(prog="run_bench.py status", description="Done / running / failed / pending jobs of a results directory.")
+    p.add_argument("results_dir")
+    args = p.parse_args(argv)
+    print(status_text(args.results_dir))
+    return 0
+
+
 def cmd_perf(argv: list[str]) -> int:
     from benchmark.perf import main as perf_main
 
@@ -206,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         check_project_package("datasets")
         check_project_package("methods")
         if argv and argv[0] in SUBCOMMANDS:
-            return {"report": cmd_report, "perf": cmd_perf, "plot": cmd_plot}[argv[0]](argv[1:])
+            return {"report": cmd_report, "perf": cmd_perf, "plot": cmd_plot, "status": cmd_status}[argv[0]](argv[1:])
         return cmd_run(argv)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

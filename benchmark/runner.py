@@ -13,11 +13,13 @@ import time
 import traceback
 from dataclasses import asdict
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from benchmark import RESULT_FORMAT_VERSION
+from benchmark.backends import BACKENDS, joblib_calls, slurm_calls
+from benchmark.claims import claim_ttl, is_stale, max_attempts, read_claim, try_claim
 from benchmark.config import dataset_config
 from benchmark.environment import environment
 from benchmark.errors import BenchError
@@ -27,7 +29,6 @@ from benchmark.jobs import Job, canonical
 from benchmark.selection import select_all
 from benchmark.store import Store
 
-BACKENDS = ("serial", "local")
 
 
 @lru_cache(maxsize=1)
@@ -65,10 +66,31 @@ def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float,
 
 
 def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None = None) -> dict[str, Any]:
-    """Run one job to completion (resuming from its checkpoint) and store its result or failure."""
+    """Run one job to completion (resuming from its checkpoint) and store its result or failure.
+
+    The job is claimed first (benchmark/claims.py): when a live worker holds it, nothing runs and
+    the status is `elsewhere`; a dead worker's claim is taken over and the job resumes.
+    """
     store = Store(results_dir, create=False)
     if store.is_done(job):
         return {"id": job.id, "status": "skipped"}
+    claim, holder = try_claim(store.claim_path(job))
+    if claim is None:
+        return {"id": job.id, "status": "elsewhere", "holder": holder}
+    try:
+        if store.is_done(job):  # finished by another worker between our check and our claim
+            return {"id": job.id, "status": "skipped"}
+        lost = claim.content["history"]
+        if claim.attempt > max_attempts():
+            reason = f"gave up after {len(lost)} lost attempts: " + "; ".join(f"{h['host']}:{h['pid']} {h['reason']}" for h in lost)
+            store.write_failure(job, reason)
+            return {"id": job.id, "status": "failed", "reason": reason}
+        return _run_claimed(job, store, runtime, data_root, lost)
+    finally:
+        claim.release()
+
+
+def _run_claimed(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None, lost: list[dict[str, Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         _, methods_pkg = project_packages()
@@ -86,6 +108,7 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
                           amp=hp["method"].get("amp", "off"), runtime=options)
         result = harness.run()
         record = _record(job, result, data, device, time.perf_counter() - started, method.dense_stage)
+        record["lost_attempts"] = lost
         record["artifacts"] = store.write_artifacts(job, result.artifacts)
         store.write_result(job, record)
         test = record["metrics"]["last"]["test"]
@@ -121,12 +144,10 @@ def _local_workers(n_jobs: int | None, device: str, per_gpu: int = 1) -> tuple[i
     return (n_jobs or max(1, (os.cpu_count() or 1) // 2)), [str(cpu)]
 
 
-def _init_threads(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def _run_in_worker(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None, threads: int) -> dict[str, Any]:
-    _init_threads(threads)
+    """A worker's entry point (threads 0: keep the worker's own setting)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
     return run_job(job, results_dir, runtime, data_root)
 
 
@@ -141,16 +162,23 @@ def preflight(jobs: list[Job], data_root: str | None) -> None:
 
 
 def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
-             data_root: str | None = None, progress: bool = True, announce: bool = True) -> dict[str, Any]:
-    """Run every job not yet in the store; return counts and the failures."""
+             data_root: str | None = None, progress: bool = True, announce: bool = True, scheduler: str | None = None,
+             slurm: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every job not yet in the store on `backend` (benchmark/backends.py); return counts and failures.
+
+    Jobs that another runner holds are left to it; at the end this runner waits for them and
+    takes over any whose worker stopped (claims, benchmark/claims.py), so the grid completes.
+    """
     if backend not in BACKENDS:
-        raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)} (dask, ray and slurm come later)")
+        raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     pending = [j for j in jobs if not store.is_done(j)]
     preflight(pending, data_root)
+    store.write_grid(jobs)
     if announce:
         print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
               file=sys.stderr)
-    summary: dict[str, Any] = {"total": len(jobs), "skipped": len(jobs) - len(pending), "done": 0, "failed": []}
+    summary: dict[str, Any] = {"total": len(jobs), "skipped": len(jobs) - len(pending), "done": 0, "elsewhere": 0, "failed": []}
+    deferred: dict[str, Job] = {}
     bar = None
     if progress and pending:
         from tqdm import tqdm
@@ -158,6 +186,10 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         bar = tqdm(total=len(pending), desc="grid", unit="job", dynamic_ncols=True)
 
     def account(job: Job, out: dict[str, Any]) -> None:
+        if out["status"] in ("elsewhere", "lost"):
+            deferred[job.id] = job
+            return
+        deferred.pop(job.id, None)
         if out["status"] == "done":
             summary["done"] += 1
             if bar is not None:
@@ -166,6 +198,8 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
             summary["failed"].append((job, out["reason"]))
             if bar is not None:
                 bar.write(f"failed: {job.label}: {out['reason']}")
+        elif out["status"] == "skipped":
+            summary["elsewhere"] += 1
         if bar is not None:
             bar.update(1)
 
@@ -173,21 +207,42 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         for job in pending:
             account(job, run_job(job, str(store.root), {**runtime, "progress": progress}, data_root))
     else:
-        from joblib import Parallel, delayed
-
-        workers, devices = _local_workers(n_jobs, runtime.get("device", "auto"), jobs_per_gpu(pending))
-        threads = max(1, (os.cpu_count() or 1) // workers) if devices[0] == "cpu" else 1
-        calls = [
-            delayed(_run_in_worker)(job, str(store.root), {**runtime, "device": devices[i % len(devices)], "progress": False},
-                                    data_root, threads)
-            for i, job in enumerate(pending)
-        ]
+        remote = backend in ("ray", "slurm") or (backend == "dask" and scheduler)
+        workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending))
+        threads = 0 if remote else (max(1, (os.cpu_count() or 1) // workers) if devices[0] == "cpu" else 1)
+        calls = [(job, str(store.root), {**runtime, "device": runtime.get("device", "auto") if remote else devices[i % len(devices)],
+                                         "progress": False}, data_root, threads)
+                 for i, job in enumerate(pending)]
         by_id = {j.id: j for j in pending}
-        for out in Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(calls):
+        if backend == "slurm":
+            outputs = slurm_calls(_run_in_worker, calls, store.root / "slurm", slurm or {})
+        else:
+            outputs = joblib_calls(_run_in_worker, calls, backend, workers, scheduler)
+        for out in outputs:
             account(by_id[out["id"]], out)
+    _finish_deferred(deferred, store, runtime, data_root, account, announce)
     if bar is not None:
         bar.close()
     return summary
+
+
+def _finish_deferred(deferred: dict[str, Job], store: Store, runtime: dict[str, Any], data_root: str | None,
+                     account: Callable[[Job, dict[str, Any]], None], announce: bool) -> None:
+    """Wait for the jobs other runners hold; run (resume) any whose claim went stale."""
+    if deferred and announce:
+        print(f"{len(deferred)} job(s) held by other runners: waiting for them (and taking over any whose worker stops)",
+              file=sys.stderr)
+    while deferred:
+        time.sleep(min(5.0, claim_ttl() / 4))
+        for job in list(deferred.values()):
+            claim = read_claim(store.claim_path(job))
+            if store.is_done(job):
+                account(job, {"id": job.id, "status": "skipped"})
+            elif claim is None and store.failure_path(job).exists():
+                with open(store.failure_path(job)) as f:
+                    account(job, {"id": job.id, "status": "failed", "reason": json.load(f)["reason"]})
+            elif claim is None or is_stale(claim):
+                account(job, run_job(job, str(store.root), {**runtime, "progress": False}, data_root))
 
 
 def runtime_options(device: str, **overrides: Any) -> dict[str, Any]:

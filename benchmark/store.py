@@ -9,6 +9,8 @@ Layout under the results directory:
     shared/<method>_<dataset>_c<pct>_s<seed>_<stage>_<prefix id>.pt
                                 the state at the end of a stage that jobs differing only in later-stage
                                 hyperparameters share (Method.shared_stages); delete it to recompute
+    claims/<job name>.json      who runs the job now, with a heartbeat (benchmark/claims.py)
+    grids/<hash>.json           the jobs each invocation asked for (what `status` counts as pending)
 A rerun skips every job whose JSON exists; a run killed at any moment loses at most the jobs in
 flight (and those resume from their checkpoints) and never leaves a half-written JSON.
 """
@@ -86,6 +88,37 @@ class Store:
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
         return str(path.relative_to(self.root))
+
+    def claim_path(self, job: Job) -> Path:
+        return self.root / "claims" / f"{job.name}.json"
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Every claim file's content, with the job name it belongs to."""
+        from benchmark.claims import read_claim
+
+        out = []
+        for path in sorted((self.root / "claims").glob("*.json")):
+            claim = read_claim(path)
+            if claim is not None:
+                out.append({**claim, "name": path.stem})
+        return out
+
+    def write_grid(self, jobs: list[Job]) -> None:
+        """Record the jobs an invocation asked for, once per distinct grid."""
+        import hashlib
+
+        ids = sorted(job.id for job in jobs)
+        digest = hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
+        path = self.root / "grids" / f"{digest}.json"
+        if not path.exists():
+            write_json_atomic(path, [{"name": job.name, **{k: v for k, v in job.describe().items() if k != "hparams"}} for job in jobs])
+
+    def grid_jobs(self) -> dict[str, dict[str, Any]]:
+        """Job name -> description, over every recorded grid."""
+        out: dict[str, dict[str, Any]] = {}
+        for grid in self._read_dir("grids"):
+            out.update({j["name"]: j for j in grid})
+        return out
 
     def is_done(self, job: Job) -> bool:
         return self.result_path(job).exists()

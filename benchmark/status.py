@@ -1,0 +1,57 @@
+"""`run_bench.py status RESULTS_DIR`: what a (possibly shared, possibly still running) results
+directory holds, per method and dataset: done, running (a live claim), stalled (a claim whose
+worker stopped heartbeating: the next runner takes it over), failed, and pending (asked for by a
+recorded grid and none of the above). Failures are listed with their reasons.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from benchmark.claims import is_stale
+from benchmark.errors import BenchError
+from benchmark.store import Store
+
+STATES = ("done", "running", "stalled", "failed", "pending")
+
+
+def status_text(results_dir: str | Path) -> str:
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise BenchError(f"{root} does not exist: pass the --results-dir of a run")
+    store = Store(root, create=False)
+    state: dict[str, str] = {}
+    about: dict[str, tuple[str, str]] = {}
+    for name, job in store.grid_jobs().items():
+        state[name], about[name] = "pending", (job["method"], job["dataset"])
+    failures = {}
+    for rec in store.failures():
+        name = _name(rec["job"])
+        state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
+        failures[name] = rec["reason"]
+    for claim in store.claims():
+        name = claim["name"]
+        state[name] = "stalled" if is_stale(claim) else "running"
+        about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
+    for rec in store.results():
+        name = _name(rec["job"])
+        state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
+    if not state:
+        return f"{root}: no jobs recorded yet"
+    counts: dict[tuple[str, str], Counter] = {}
+    for name, s in state.items():
+        counts.setdefault(about[name], Counter())[s] += 1
+    header = ["method", "dataset", *STATES]
+    rows = [[m, d, *(str(c[s]) for s in STATES)] for (m, d), c in sorted(counts.items())]
+    total = Counter(state.values())
+    rows.append(["all", "", *(str(total[s]) for s in STATES)])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for name in sorted(n for n, s in state.items() if s == "failed"):
+        lines.append(f"failed: {name}: {failures[name]}")
+    return "\n".join(lines)
+
+
+def _name(job: dict) -> str:
+    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"
