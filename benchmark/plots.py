@@ -53,6 +53,20 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
+def _finish(fig: Any, legend_from: Any, title: str, out_dir: Path, stem: str, ncol: int, extra: tuple | None = None) -> list[Path]:
+    """The shared legend under the panels, the title, then PNG and PDF; closes the figure."""
+    handles, labels = legend_from.get_legend_handles_labels()
+    if extra is not None:
+        handles, labels = [*handles, extra[0]], [*labels, extra[1]]
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    paths = _save(fig, out_dir, stem)
+    plt, _ = _pyplot()
+    plt.close(fig)
+    return paths
+
+
 def _dense_metrics(rec: dict[str, Any]) -> dict[str, Any] | None:
     stage = rec.get("dense_stage")
     entries = [e for e in rec.get("curve", []) if e["stage"] == stage]
@@ -107,12 +121,8 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
             ax.set_xlim(-0.03 * right, right)
             ax.set_xlabel("sparsity (% of gated weights pruned)")
             ax.set_ylabel(f"test {label}")
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
-        fig.suptitle(f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (checkpoint rule: {rule})")
-        fig.tight_layout()
-        paths += _save(fig, out_dir, f"sparsity_{dataset}_c{pct:g}")
-        plt.close(fig)
+        paths += _finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (checkpoint rule: {rule})",
+                         out_dir, f"sparsity_{dataset}_c{pct:g}", ncol=2)
     return paths
 
 
@@ -185,14 +195,9 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
             ax.minorticks_off()
             ax.set_xlabel("bias-conflicting training samples (%)")
             ax.set_ylabel(f"test {label}")
-        handles, labels = axes[0].get_legend_handles_labels()
-        handles.append(plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"))
-        labels.append("published (mean ± std), hollow")
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
-        fig.suptitle(f"{dataset}: accuracy vs bias-conflicting ratio (mean ± std over seeds; checkpoint rule: {rule})")
-        fig.tight_layout()
-        paths += _save(fig, out_dir, f"ratio_{dataset}")
-        plt.close(fig)
+        published_key = (plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"), "published (mean ± std), hollow")
+        paths += _finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (mean ± std over seeds; checkpoint rule: {rule})",
+                         out_dir, f"ratio_{dataset}", ncol=3, extra=published_key)
     return paths
 
 
