@@ -144,3 +144,15 @@ def test_paper_flag_runs_the_missing_jobs_and_list_names_the_tables(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown paper table 'nope'")
     report = cli("report", str(tmp_path / "missing"), "--paper", "suite-cmnist")
     assert report.returncode == 0 and "[3 missing]" in report.stdout and "(35.34)" in report.stdout
+
+
+def test_paper_run_trains_only_the_missing_jobs_then_prints_the_table(paper_dir, tmp_path, capsys):
+    from benchmark.cli import main
+
+    write(paper_dir, "tiny", {**TINY, "seeds": [0]})
+    args = ["--paper", "tiny", "--results-dir", str(tmp_path / "res"), "--no-progress", "--set", "steps=40", "--format", "markdown"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "2 jobs, 2 to run" in first.err and "| erm | " in first.out and "(55.00, " in first.out
+    assert main(args) == 0
+    assert "2 jobs, 0 to run (2 already in the store)" in capsys.readouterr().err
