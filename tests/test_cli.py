@@ -101,7 +101,7 @@ def test_nan_loss_fails_that_job_only_and_is_stored(tmp_path):
     out = tmp_path / "res"
     proc = cli(*QUICK, "--seeds", "0", "--set", "optimizer.name=sgd", "--set", "optimizer.lr=0.01,1e30", "--results-dir", str(out))
     assert proc.returncode == 1
-    assert "1 run now, 0 already in the store, 1 failed" in proc.stderr
+    assert "1 run now, 0 already in the store, 0 finished by other runners, 1 failed" in proc.stderr
     assert "non-finite loss" in proc.stderr and "Traceback" not in proc.stderr
     assert len(list((out / "jobs").glob("*.json"))) == 1
     failures = list((out / "failed").glob("*.json"))
