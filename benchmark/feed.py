@@ -24,6 +24,7 @@ from datasets.base import BiasedData
 from methods.base import Batch, TrainSet
 
 PLACEMENTS = ("auto", "device", "host")
+_PREFETCH: ThreadPoolExecutor | None = None  # one background thread for every streamed split of the process
 DEVICE_SHARE = 0.5  # `auto` keeps the images on the GPU when they take at most this share of its free memory
 
 
@@ -50,7 +51,6 @@ class HostImages:
     def __init__(self, x: Tensor, device: torch.device):
         self.x, self.device = x, device
         self.shape, self.dtype = x.shape, x.dtype
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="debiasbench-prefetch")
         self._ahead: tuple[Tensor, Future[Tensor]] | None = None
 
     def __len__(self) -> int:
@@ -62,7 +62,13 @@ class HostImages:
 
     def prefetch(self, index: Tensor | None) -> None:
         """Start gathering the images at host `index` (the next batch); None does nothing."""
-        self._ahead = None if index is None else (index, self._pool.submit(self._gather, index))
+        global _PREFETCH
+        if index is None:
+            self._ahead = None
+            return
+        if _PREFETCH is None:
+            _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="debiasbench-prefetch")
+        self._ahead = (index, _PREFETCH.submit(self._gather, index))
 
     def __getitem__(self, index: Tensor | slice) -> Tensor:
         if isinstance(index, slice):
