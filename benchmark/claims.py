@@ -4,13 +4,15 @@ job twice at the same time and a job whose worker died is retried.
 
     claims/<job name>.json   {"owner", "host", "pid", "heartbeat", "started", "attempt", "history"}
 
-A worker claims a job by creating its claim file exclusively (O_CREAT | O_EXCL, atomic on local
-and NFSv3+ filesystems) and refreshes `heartbeat` every `ttl / 4` seconds from a background
-thread while the job runs; the claim is deleted after the result is stored. A claim whose
-heartbeat is older than `ttl` belongs to a dead worker: the next runner that meets it moves it
-aside with an atomic rename (only one of several racing runners can), claims the job itself with
-`attempt` + 1, notes the lost attempt in `history`, and resumes the job from its checkpoint. After
-`max_attempts` lost attempts the job is stored as failed with the history as its reason.
+A worker claims a job by creating its claim file complete and exclusively (written to a temp
+file, then hard-linked into place: atomic on local and NFS filesystems) and refreshes `heartbeat`
+every `ttl / 4` seconds from a background thread while the job runs; the claim is deleted after
+the result is stored. A claim whose heartbeat is older than its `ttl` belongs to a dead worker:
+of the runners that meet it, the one that creates the takeover marker for that owner (O_EXCL)
+checks it is still that stale claim, replaces it with its own (`attempt` + 1, the lost attempt in
+`history`) and resumes the job from its checkpoint. A presumed-dead worker that wakes up finds
+the claim is no longer its own and does not store its result. After `max_attempts` lost attempts
+the job is stored as failed with the history as its reason.
 TTL: $DEBIASBENCH_CLAIM_TTL seconds (default 120); attempts: $DEBIASBENCH_MAX_ATTEMPTS (default 3).
 """
 from __future__ import annotations
@@ -39,23 +41,38 @@ def read_claim(path: Path) -> dict[str, Any] | None:
     try:
         with open(path) as f:
             return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError):
         return None
 
 
 def is_stale(claim: dict[str, Any], now: float | None = None) -> bool:
-    return (now or time.time()) - float(claim.get("heartbeat", 0)) > claim_ttl()
+    """No heartbeat for longer than the ttl its holder wrote into it (else this process's ttl)."""
+    return (now or time.time()) - float(claim.get("heartbeat", 0)) > float(claim.get("ttl", claim_ttl()))
+
+
+def _write_new(path: Path, content: dict[str, Any]) -> bool:
+    """Create `path` holding `content`, atomically and only if it does not exist (temp file + hard link)."""
+    tmp = path.with_name(f".{path.name}.{content['owner']}.new")
+    tmp.write_text(json.dumps(content))
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
 class Claim:
-    """A held claim: keeps its heartbeat fresh until released."""
+    """A held claim: keeps its heartbeat fresh until released; `lost` is set if another worker took it over."""
 
     path: Path
     content: dict[str, Any]
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
+        self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="debiasbench-heartbeat")
         self._thread.start()
 
@@ -63,22 +80,30 @@ class Claim:
     def attempt(self) -> int:
         return int(self.content["attempt"])
 
+    def still_ours(self) -> bool:
+        current = read_claim(self.path)
+        ours = current is not None and current.get("owner") == self.content["owner"]
+        if not ours:
+            self.lost.set()
+        return ours
+
     def _beat(self) -> None:
-        while not self._stop.wait(max(0.05, claim_ttl() / 4)):
-            current = read_claim(self.path)
-            if current is None or current.get("owner") != self.content["owner"]:
-                return  # taken over (we were presumed dead): the new owner's result will win
-            self.content["heartbeat"] = time.time()
-            tmp = self.path.with_name(f".{self.path.name}.{self.content['owner']}.tmp")
-            tmp.write_text(json.dumps(self.content))
-            os.replace(tmp, self.path)
+        while not self._stop.wait(max(0.05, float(self.content["ttl"]) / 4)):
+            try:
+                if not self.still_ours():
+                    return  # taken over (we were presumed dead): run_job will not store our result
+                self.content["heartbeat"] = time.time()
+                tmp = self.path.with_name(f".{self.path.name}.{self.content['owner']}.tmp")
+                tmp.write_text(json.dumps(self.content))
+                os.replace(tmp, self.path)
+            except OSError:
+                continue  # a passing filesystem error: try again at the next beat
 
     def release(self) -> None:
         """Stop the heartbeat and delete the claim if it is still ours."""
         self._stop.set()
         self._thread.join(timeout=5)
-        current = read_claim(self.path)
-        if current is not None and current.get("owner") == self.content["owner"]:
+        if self.still_ours():
             self.path.unlink(missing_ok=True)
 
 
@@ -88,30 +113,36 @@ def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     now = time.time()
     content = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now,
-               "started": now, "attempt": 1, "history": []}
+               "started": now, "ttl": claim_ttl(), "attempt": 1, "history": []}
     for _ in range(5):
+        if _write_new(path, content):
+            return Claim(path, content), None
+        holder = read_claim(path)
+        if holder is None:
+            continue  # released between our attempt and the read: try again
+        if not is_stale(holder, now):
+            return None, holder
+        # One runner per stale owner wins the right to take over: the one that creates this marker.
+        marker = path.with_name(f".{path.name}.takeover.{holder.get('owner')}")
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
-            holder = read_claim(path)
-            if holder is None:
-                continue  # released between our attempt and the read: try again
-            if not is_stale(holder, now):
-                return None, holder
-            aside = path.with_name(f".{path.name}.{content['owner']}.stale")
-            try:
-                os.rename(path, aside)  # only one of several racing runners gets it
-            except FileNotFoundError:
-                continue
-            lost = read_claim(aside) or holder
-            aside.unlink(missing_ok=True)
-            content["attempt"] = int(lost.get("attempt", 1)) + 1
-            content["history"] = [*lost.get("history", []), {
-                "attempt": int(lost.get("attempt", 1)), "host": lost.get("host"), "pid": lost.get("pid"),
-                "reason": f"worker stopped: no heartbeat for {now - float(lost.get('heartbeat', 0)):.0f} s "
-                          f"(claim ttl {claim_ttl():.0f} s)"}]
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(content, f)
-        return Claim(path, content), None
+            return None, holder
+        try:
+            current = read_claim(path)
+            if current is None or current.get("owner") != holder.get("owner") or not is_stale(current):
+                if current is None:
+                    continue
+                return None, current  # its holder woke up, or another runner took it over first
+            content["attempt"] = int(holder.get("attempt", 1)) + 1
+            content["history"] = [*holder.get("history", []), {
+                "attempt": int(holder.get("attempt", 1)), "host": holder.get("host"), "pid": holder.get("pid"),
+                "reason": f"worker stopped: no heartbeat for {now - float(holder.get('heartbeat', 0)):.0f} s "
+                          f"(claim ttl {float(holder.get('ttl', claim_ttl())):.0f} s)"}]
+            tmp = path.with_name(f".{path.name}.{content['owner']}.tmp")
+            tmp.write_text(json.dumps(content))
+            os.replace(tmp, path)
+            return Claim(path, content), None
+        finally:
+            marker.unlink(missing_ok=True)
     return None, read_claim(path)

@@ -35,7 +35,7 @@ def run_parser() -> ArgumentParser:
     from benchmark.selection import RULES
 
     d = defaults().get("run", {})
-    p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.",
+    p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.", allow_abbrev=False,
                        epilog="Subcommands: report RESULTS_DIR, plot KIND RESULTS_DIR, perf. Run `run_bench.py report --help` for theirs.")
     p.add_argument("--methods", nargs="+", default=d.get("methods", ["erm"]), help="method names or 'all' (default: %(default)s)")
     p.add_argument("--datasets", nargs="+", default=d.get("datasets", ["cmnist"]), help="dataset names (default: %(default)s)")
@@ -131,6 +131,10 @@ def cmd_run(argv: list[str]) -> int:
 
         given = lambda flag: any(a == flag or a.startswith(flag + "=") for a in argv)  # noqa: E731
         table = load_paper(args.paper)
+        multi = [key for key, values in parse_sets(args.sets) if len(values) > 1]
+        if multi:
+            raise BenchError(f"--paper regenerates one setting per cell: give --set {multi[0]} one value "
+                             "(run a sweep without --paper and compare it with `report`)")
         seeds = args.seeds if given("--seeds") else table.seeds
         budget = args.budget if given("--budget") else table.budget
         rule = args.selection if given("--selection") else table.selection
@@ -201,7 +205,8 @@ def cmd_report(argv: list[str]) -> int:
     if args.format == "html":
         from benchmark.html import write_html_report
 
-        print(write_html_report(args.results_dir, args.output, args.selection))
+        explicit = args.selection if any(a.startswith("--selection") for a in argv) else None
+        print(write_html_report(args.results_dir, args.output, explicit))
         return 0
     print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +243,7 @@ class Harness:
     @staticmethod
     def _write(path: Path, state: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp = path.with_name(f".{path.name}.tmp{uuid.uuid4().hex}")  # unique across hosts sharing the store
         torch.save(state, tmp)
         os.replace(tmp, path)
 

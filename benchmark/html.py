@@ -95,8 +95,9 @@ def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[st
     return parts
 
 
-def html_report(results_dir: str | Path, rule: str = "last") -> str:
-    """The page's HTML (see the module docstring); figures are also saved under RESULTS_DIR/plots."""
+def html_report(results_dir: str | Path, rule: str | None = None) -> str:
+    """The page's HTML (see the module docstring); figures are also saved under RESULTS_DIR/plots.
+    `rule`: the checkpoint rule of every table; None: `last`, and each paper table its own rule."""
     from benchmark.report import _read_store
     from benchmark.runner import expected_vs_found
 
@@ -107,18 +108,20 @@ def html_report(results_dir: str | Path, rule: str = "last") -> str:
     root = Path(results_dir)
     failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in failures]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
-    sections = [("results", "All runs", _table_html(build_table(records, rule, "test", done + failed)))]
+    main_rule = rule or "last"
+    sections = [("results", "All runs", _table_html(build_table(records, main_rule, "test", done + failed)))]
     by_id = {r["job"]["id"]: r for r in records}
     papers = []
     for name in available():
         table = load_paper(name)
         jobs = paper_jobs(table)
         if any(job.id in by_id for job in jobs):
+            table_rule = rule or table.selection
             papers.append(f"<h3>{html.escape(name)}</h3>"
-                          + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), rule), rule))
+                          + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), table_rule), table_rule))
     if papers:
         sections.append(("papers", "Published tables, regenerated", "".join(papers)))
-    figures = _figures(records, root / "plots", rule) if records else []
+    figures = _figures(records, root / "plots", main_rule) if records else []
     if figures:
         sections.append(("figures", "Figures", "".join(figures)))
     diagnostics = diagnostics_table(records)
@@ -132,7 +135,7 @@ def html_report(results_dir: str | Path, rule: str = "last") -> str:
     devices = sorted({"{device} ({device_name})".format(**{"device": "?", "device_name": "?", **(r.get("environment") or {})})
                       for r in records})
     meta = (f"{len(records)} finished runs, {len(failures)} failed; devices: {', '.join(devices) or 'n/a'}; "
-            f"checkpoint rule: {rule}; generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+            f"checkpoint rule: {main_rule}; generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     nav = "".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "".join(f'<h2 id="{key}">{html.escape(title)}</h2>{content}' for key, title, content in sections)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
@@ -141,12 +144,15 @@ def html_report(results_dir: str | Path, rule: str = "last") -> str:
             f"<nav>{nav}</nav>{body}</body></html>\n")
 
 
-def write_html_report(results_dir: str | Path, output: str | Path | None = None, rule: str = "last") -> Path:
+def write_html_report(results_dir: str | Path, output: str | Path | None = None, rule: str | None = None) -> Path:
     """Write the page (default RESULTS_DIR/report.html) atomically; returns its path."""
     path = Path(output) if output else Path(results_dir) / "report.html"
-    text = html_report(results_dir, rule)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        text = html_report(results_dir, rule)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise BenchError(f"cannot write the report or its figures ({e.strerror}: {e.filename}): pass a writable --output") from None
     return path

@@ -116,33 +116,39 @@ def load_paper(name: str) -> PaperTable:
         raise BenchError(f"{where}: selection {selection!r} is unknown; rules: {', '.join(RULES)}")
     if budget not in BUDGETS:
         raise BenchError(f"{where}: budget {budget!r} is unknown; budgets: {', '.join(BUDGETS)}")
+    raw_columns, raw_rows = need("columns"), need("rows")
+    if not isinstance(raw_columns, list) or not isinstance(raw_rows, dict):
+        raise BenchError(f"{where}: `columns` is a list of {{dataset, conflict_pct}} and `rows` a mapping method -> {{published: [...]}}")
     columns = []
-    for i, col in enumerate(need("columns")):
+    for i, col in enumerate(raw_columns):
         dataset = col.get("dataset") if isinstance(col, dict) else None
         if dataset not in datasets_pkg.DATASETS:
             raise BenchError(f"{where}: column {i + 1} names unknown dataset {dataset!r}; datasets: {', '.join(sorted(datasets_pkg.DATASETS))}")
         if "conflict_pct" not in col:
             raise BenchError(f"{where}: column {i + 1} ({dataset}) has no conflict_pct")
-        pct = float(col["conflict_pct"])
         try:
+            pct = float(col["conflict_pct"])
             check_conflict_pct(dataset, pct, dataset_config(dataset))
-        except BenchError as e:
+        except (BenchError, TypeError, ValueError) as e:
             raise BenchError(f"{where}: column {i + 1}: {e}") from None
         col_metric = check_metric(col.get("metric", metric), f"column {i + 1}'s")
         label = col.get("label") or f"{dataset} {pct:g}%" + ("" if col_metric == metric else f" ({METRIC_LABELS[col_metric]})")
         columns.append(Column(dataset, pct, col_metric, label))
     rows, sources = {}, {}
-    for method, row in (need("rows") or {}).items():
+    for method, row in raw_rows.items():
         if method not in methods_pkg.METHODS:
             raise BenchError(f"{where}: row {method!r} is not a registered method ({', '.join(sorted(methods_pkg.METHODS))}); "
                              "name other methods in `notes`")
-        cells = (row or {}).get("published")
+        cells = row.get("published") if isinstance(row, dict) else None
         if not isinstance(cells, list) or len(cells) != len(columns):
             raise BenchError(f"{where}: row {method!r} needs `published` with one cell per column ({len(columns)}; null where unknown)")
         rows[method] = [_cell(c, f"{where}: row {method!r}, column {j + 1}") for j, c in enumerate(cells)]
         if row.get("from"):
             sources[method] = str(row["from"])
-    seeds = [int(s) for s in cfg.get("seeds", [0, 1, 2])]
+    try:
+        seeds = [int(s) for s in cfg.get("seeds", [0, 1, 2])]
+    except (TypeError, ValueError):
+        raise BenchError(f"{where}: `seeds` is a list of integers, got {cfg.get('seeds')!r}") from None
     return PaperTable(name, str(need("title")), str(need("source")), metric, selection, budget, seeds, columns, rows, sources,
                       [str(n) for n in cfg.get("notes") or []])
 
@@ -185,9 +191,11 @@ def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, 
     for method, published in table.rows.items():
         for j, col in enumerate(table.columns):
             mine = [job for job in jobs if (job.method, job.dataset, job.conflict_pct) == (method, col.dataset, col.conflict_pct)]
-            values = [100 * require_rule(records[job.id], rule)["test"][col.metric] for job in mine if job.id in records]
-            values = [v for v in values if v is not None and not math.isnan(v)]
+            raw = [require_rule(records[job.id], rule)["test"][col.metric] for job in mine if job.id in records]
+            values = [100 * v for v in raw if v is not None and not math.isnan(v)]
             counts: dict[str, int] = {}
+            if len(values) < len(raw):
+                counts["without this metric"] = len(raw) - len(values)
             for job in mine:
                 if job.id not in records:
                     kind = status.get(job.id, "missing").split(":")[0]
@@ -272,11 +280,13 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
     return "\n".join([caption, line(header), line(["-" * w for w in widths]), *map(line, grid), *[f"  {n}" for n in notes]])
 
 
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
+               "}": r"\}", "^": r"\^{}", "~": r"\~{}", "±": r"$\pm$", "†": r"$^\dagger$", "–": "--", "Δ": r"$\Delta$"}
+
+
 def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"),
-                 ("†", r"$^\dagger$"), ("–", "--")):
-        s = s.replace(a, b)
-    return s
+    """Plain text -> LaTeX, every special character escaped in one pass."""
+    return "".join(TEX_SPECIAL.get(ch, ch) for ch in s)
 
 
 def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, notes: list[str]) -> str:

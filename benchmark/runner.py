@@ -19,7 +19,7 @@ import torch
 
 from benchmark import RESULT_FORMAT_VERSION
 from benchmark.backends import BACKENDS, joblib_calls, slurm_calls
-from benchmark.claims import claim_ttl, is_stale, max_attempts, read_claim, try_claim
+from benchmark.claims import Claim, claim_ttl, is_stale, max_attempts, read_claim, try_claim
 from benchmark.config import dataset_config
 from benchmark.environment import environment
 from benchmark.errors import BenchError
@@ -74,7 +74,10 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
     store = Store(results_dir, create=False)
     if store.is_done(job):
         return {"id": job.id, "status": "skipped"}
-    claim, holder = try_claim(store.claim_path(job))
+    try:
+        claim, holder = try_claim(store.claim_path(job))
+    except OSError as e:
+        return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}
     if claim is None:
         return {"id": job.id, "status": "elsewhere", "holder": holder}
     try:
@@ -85,12 +88,13 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
             reason = f"gave up after {len(lost)} lost attempts: " + "; ".join(f"{h['host']}:{h['pid']} {h['reason']}" for h in lost)
             store.write_failure(job, reason)
             return {"id": job.id, "status": "failed", "reason": reason}
-        return _run_claimed(job, store, runtime, data_root, lost)
+        return _run_claimed(job, store, runtime, data_root, claim)
     finally:
         claim.release()
 
 
-def _run_claimed(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None, lost: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_claimed(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None, claim: Claim) -> dict[str, Any]:
+    lost = claim.content["history"]
     started = time.perf_counter()
     try:
         _, methods_pkg = project_packages()
@@ -109,6 +113,8 @@ def _run_claimed(job: Job, store: Store, runtime: dict[str, Any], data_root: str
         result = harness.run()
         record = _record(job, result, data, device, time.perf_counter() - started, method.dense_stage)
         record["lost_attempts"] = lost
+        if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job
+            return {"id": job.id, "status": "elsewhere", "holder": None}
         record["artifacts"] = store.write_artifacts(job, result.artifacts)
         store.write_result(job, record)
         test = record["metrics"]["last"]["test"]
@@ -178,7 +184,7 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
               file=sys.stderr)
     summary: dict[str, Any] = {"total": len(jobs), "skipped": len(jobs) - len(pending), "done": 0, "elsewhere": 0, "failed": []}
-    deferred: dict[str, Job] = {}
+    deferred: dict[str, tuple[Job, float]] = {}  # job id -> (job, when it was left to another runner)
     bar = None
     if progress and pending:
         from tqdm import tqdm
@@ -187,7 +193,7 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
 
     def account(job: Job, out: dict[str, Any]) -> None:
         if out["status"] in ("elsewhere", "lost"):
-            deferred[job.id] = job
+            deferred.setdefault(job.id, (job, time.time()))
             return
         deferred.pop(job.id, None)
         if out["status"] == "done":
@@ -226,23 +232,36 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
     return summary
 
 
-def _finish_deferred(deferred: dict[str, Job], store: Store, runtime: dict[str, Any], data_root: str | None,
+def _finish_deferred(deferred: dict[str, tuple[Job, float]], store: Store, runtime: dict[str, Any], data_root: str | None,
                      account: Callable[[Job, dict[str, Any]], None], announce: bool) -> None:
-    """Wait for the jobs other runners hold; run (resume) any whose claim went stale."""
+    """Wait for the jobs other runners hold; run (resume) any whose claim went stale or vanished.
+    A failure counts only if it was stored after the job was left to the other runner."""
     if deferred and announce:
         print(f"{len(deferred)} job(s) held by other runners: waiting for them (and taking over any whose worker stops)",
               file=sys.stderr)
     while deferred:
         time.sleep(min(5.0, claim_ttl() / 4))
-        for job in list(deferred.values()):
+        for job, since in list(deferred.values()):
             claim = read_claim(store.claim_path(job))
+            failure = _failure_since(store, job, since)
             if store.is_done(job):
                 account(job, {"id": job.id, "status": "skipped"})
-            elif claim is None and store.failure_path(job).exists():
-                with open(store.failure_path(job)) as f:
-                    account(job, {"id": job.id, "status": "failed", "reason": json.load(f)["reason"]})
+            elif claim is None and failure is not None:
+                account(job, {"id": job.id, "status": "failed", "reason": failure})
             elif claim is None or is_stale(claim):
                 account(job, run_job(job, str(store.root), {**runtime, "progress": False}, data_root))
+
+
+def _failure_since(store: Store, job: Job, since: float) -> str | None:
+    """The reason of a failure stored at or after `since`, else None."""
+    try:
+        path = store.failure_path(job)
+        if path.stat().st_mtime < since - 1:
+            return None
+        with open(path) as f:
+            return json.load(f)["reason"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def runtime_options(device: str, **overrides: Any) -> dict[str, Any]:

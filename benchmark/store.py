@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,7 +85,7 @@ class Store:
 
         path = self.artifact_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.npz")  # unique across hosts sharing the store
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
         return str(path.relative_to(self.root))

@@ -140,3 +140,35 @@ def test_a_missing_extra_is_named():
         pass
     run = cli(*GRID, "--backend", "ray", "--results-dir", "/tmp/unused-ray-results")
     assert run.returncode == 2 and "pip install -e '.[ray]'" in run.stderr
+
+
+def test_of_two_runners_that_saw_the_same_stale_claim_only_one_takes_it(tmp_path, monkeypatch):
+    from benchmark import claims
+
+    path = tmp_path / "claims" / "job.json"
+    path.parent.mkdir()
+    stale = {"owner": "dead", "host": "h", "pid": 1, "heartbeat": time.time() - 1000, "started": 0, "attempt": 1, "history": []}
+    path.write_text(json.dumps(stale))
+    first, _ = try_claim(path)  # runner A takes it over
+    assert first is not None and first.attempt == 2
+    real = claims.read_claim
+    calls = []
+
+    def late_reader(p):  # runner B read the claim before A replaced it
+        calls.append(p)
+        return dict(stale) if len(calls) == 1 else real(p)
+
+    monkeypatch.setattr(claims, "read_claim", late_reader)
+    second, holder = claims.try_claim(path)
+    assert second is None and holder["owner"] == first.content["owner"]
+    assert real(path)["owner"] == first.content["owner"]
+    first.release()
+
+
+def test_a_worker_whose_claim_was_taken_over_does_not_store_its_result(tmp_path, monkeypatch, synthetic):
+    from benchmark import claims
+
+    monkeypatch.setattr(claims.Claim, "still_ours", lambda self: False)
+    job = expand_grid(["erm"], ["synthetic"], [0], None, "quick", [("steps", [20])])[0]
+    out = run_job(job, str(Store(tmp_path).root), runtime_options("cpu"))
+    assert out["status"] == "elsewhere" and not list((tmp_path / "jobs").glob("*.json"))

@@ -142,6 +142,10 @@ def test_paper_flag_runs_the_missing_jobs_and_list_names_the_tables(tmp_path):
     assert "suite-cmnist" in listing.stdout and "denetdm-table1" in listing.stdout
     bad = cli("--paper", "nope", "--results-dir", str(tmp_path / "r"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown paper table 'nope'")
+    sweep = cli("--paper", "suite-cmnist", "--set", "optimizer.lr=0.1,0.01", "--results-dir", str(tmp_path / "r"))
+    assert sweep.returncode == 2 and "--paper regenerates one setting per cell" in sweep.stderr
+    abbreviated = cli("--paper", "suite-cmnist", "--seed", "1", "--results-dir", str(tmp_path / "r"))
+    assert abbreviated.returncode == 2 and "unrecognized arguments: --seed" in abbreviated.stderr
     report = cli("report", str(tmp_path / "missing"), "--paper", "suite-cmnist")
     assert report.returncode == 0 and "[3 missing]" in report.stdout and "(35.34)" in report.stdout
 
