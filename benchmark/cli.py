@@ -111,6 +111,11 @@ def _resolve_names(requested: list[str], registered: dict[str, Any], kind: str) 
     return list(dict.fromkeys(requested))
 
 
+def _given(argv: list[str], flag: str) -> bool:
+    """Whether `flag` was on the command line (as `--flag value` or `--flag=value`), not left at its default."""
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
 def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
@@ -129,15 +134,14 @@ def cmd_run(argv: list[str]) -> int:
     if args.paper:
         from benchmark.paper import load_paper, paper_jobs
 
-        given = lambda flag: any(a == flag or a.startswith(flag + "=") for a in argv)  # noqa: E731
         table = load_paper(args.paper)
         multi = [key for key, values in parse_sets(args.sets) if len(values) > 1]
         if multi:
             raise BenchError(f"--paper regenerates one setting per cell: give --set {multi[0]} one value "
                              "(run a sweep without --paper and compare it with `report`)")
-        seeds = args.seeds if given("--seeds") else table.seeds
-        budget = args.budget if given("--budget") else table.budget
-        rule = args.selection if given("--selection") else table.selection
+        seeds = args.seeds if _given(argv, "--seeds") else table.seeds
+        budget = args.budget if _given(argv, "--budget") else table.budget
+        rule = args.selection if _given(argv, "--selection") else table.selection
         jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user)
     else:
         datasets_pkg, methods_pkg = project_packages()
@@ -182,7 +186,7 @@ def cmd_report(argv: list[str]) -> int:
     from benchmark.report import FORMATS, report_dir
     from benchmark.selection import RULES
 
-    p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).")
+    p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).", allow_abbrev=False)
     p.add_argument("results_dir")
     p.add_argument("--format", choices=(*FORMATS, "html"), default="table",
                    help="html: one self-contained page with every table and figure (written to --output)")
@@ -199,13 +203,13 @@ def cmd_report(argv: list[str]) -> int:
 
         if args.format == "html":
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
-        rule = args.selection if any(a.startswith("--selection") for a in argv) else None
+        rule = args.selection if _given(argv, "--selection") else None
         print(paper_table_text(args.paper, args.results_dir, args.format, rule))
         return 0
     if args.format == "html":
         from benchmark.html import write_html_report
 
-        explicit = args.selection if any(a.startswith("--selection") for a in argv) else None
+        explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
         return 0
     print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))

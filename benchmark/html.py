@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.paper import Cell, PaperTable, cell_text, available, load_paper, paper_jobs, regenerate, summary
+from benchmark.jobs import stored_name
+from benchmark.paper import Cell, PaperTable, available, caption_text, cell_text, load_paper, note_lines, paper_jobs, regenerate
 from benchmark.report import Table, build_table, diagnostics_table, hparams_key
-from benchmark.selection import RULE_CAPTIONS
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1280px;padding:0 1rem;color:#1f2328;line-height:1.45}
@@ -36,7 +36,7 @@ figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
 """
 
 
-def _table_html(table: Table, left: int = 3) -> str:
+def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
@@ -51,17 +51,13 @@ def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str
         tds = [f"<td>{html.escape(method)}</td>"]
         for j in range(len(table.columns)):
             cell = cells[(method, j)]
-            ours, paper = cell_text(cell, "html")
+            ours, paper = cell_text(cell)
             extra = f' <span class="paper">({html.escape(paper)})</span>' if paper else ""
             css = ' class="beyond"' if cell.beyond_spread else ""
             tds.append(f"<td{css}>{html.escape(ours)}{extra}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    notes = [f"source: {table.source}", *[f"{m} row: {s}" for m, s in table.row_sources.items()],
-             "highlighted: our mean lies beyond the paper's ± std; " + summary(table, cells), *table.notes]
-    if any(c.published and c.published.other_dataset for c in cells.values()):
-        notes.insert(1, "† the paper's number was measured on another dataset than the column's")
-    caption = (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))}, {table.budget} budget, "
-               f"{RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
+    notes = note_lines(table, cells, "highlighted")
+    caption = caption_text(table, rule)
     return (f'<div class="scroll"><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div><ul class="notes">'
             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
@@ -74,11 +70,12 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[str]:
-    from benchmark.plots import default_setting, job_name, plot_groups, plot_ratio, plot_sparsity
+    from benchmark.plots import default_setting, plot_groups, plot_ratio, plot_sparsity
 
     parts = []
-    if default_setting(records):
-        for path in plot_ratio(records, out_dir, rule):
+    defaults = default_setting(records)
+    if defaults:
+        for path in plot_ratio(defaults, out_dir, rule, all_variants=True):  # already each method's default setting
             if path.suffix == ".png":
                 parts.append(_figure(path, f"Accuracy vs bias-conflicting ratio, {path.stem.removeprefix('ratio_')} "
                                            "(each method's default setting; hollow: published)"))
@@ -87,11 +84,11 @@ def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[st
             if path.suffix == ".png":
                 parts.append(_figure(path, f"Accuracy vs sparsity, {path.stem.removeprefix('sparsity_')}"))
     for dataset in sorted({r["job"]["dataset"] for r in records}):
-        mine = sorted((r for r in records if r["job"]["dataset"] == dataset), key=lambda r: job_name(r["job"]))
+        mine = sorted((r for r in records if r["job"]["dataset"] == dataset), key=lambda r: stored_name(r["job"]))
         pick = next((r for r in mine if r["job"]["method"] != "erm"), mine[0])
         for path in plot_groups([pick], out_dir, rule):
             if path.suffix == ".png":
-                parts.append(_figure(path, f"Test accuracy per (target, bias) group of one run: {job_name(pick['job'])}"))
+                parts.append(_figure(path, f"Test accuracy per (target, bias) group of one run: {stored_name(pick['job'])}"))
     return parts
 
 

@@ -42,6 +42,12 @@ def complete_hparams(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return {**hparams, "method": {**neutral_defaults(method), **hparams.get("method", {})}}
 
 
+def stored_name(job: dict[str, Any]) -> str:
+    """A job's file-name stem in the store (jobs/, failed/, logs/, ...) from its description
+    (`Job.describe()`, the "job" entry of a stored record): method_dataset_c<pct>_s<seed>_<id>."""
+    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"
+
+
 @dataclass(frozen=True)
 class Job:
     method: str
@@ -86,7 +92,8 @@ class Job:
     @property
     def name(self) -> str:
         """File-name stem: readable fields, then the id."""
-        return f"{self.method}_{self.dataset}_c{self.conflict_pct:g}_s{self.seed}_{self.id}"
+        return stored_name({"method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
+                            "seed": self.seed, "id": self.id})
 
     @property
     def label(self) -> str:

@@ -207,7 +207,7 @@ def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, 
     return cells
 
 
-def cell_text(cell: Cell, fmt: str) -> tuple[str, str]:
+def cell_text(cell: Cell) -> tuple[str, str]:
     """(ours, paper part) of a cell."""
     ours = "–" if not cell.n else (f"{cell.mean:.2f} ± {cell.std:.2f}" if cell.n > 1 else f"{cell.mean:.2f}")
     if cell.status:
@@ -220,6 +220,21 @@ def cell_text(cell: Cell, fmt: str) -> tuple[str, str]:
     if cell.n:
         paper += f", {cell.delta:+.2f}"
     return ours, paper
+
+
+def caption_text(table: PaperTable, rule: str) -> str:
+    return (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
+            f"checkpoint {RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
+
+
+def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str) -> list[str]:
+    """The lines under a regenerated table; `flag` names how cells beyond the paper's spread are marked."""
+    notes = [f"source: {table.source}", *[f"{m} row: {s}" for m, s in table.row_sources.items()]]
+    others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
+    if others:
+        notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
+    notes.append(f"{flag} = our mean lies beyond the paper's ± std; " + summary(table, cells))
+    return notes + table.notes
 
 
 def summary(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
@@ -246,15 +261,8 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         buf = io.StringIO()
         pd.DataFrame(rows).to_csv(buf, index=False, float_format="%.4f")
         return buf.getvalue()
-    caption = (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
-               f"checkpoint {RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
-    notes = [f"source: {table.source}"]
-    notes += [f"{m} row: {s}" for m, s in table.row_sources.items()]
-    others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
-    if others:
-        notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
-    notes.append(("flagged" if fmt != "table" else "*") + " = our mean lies beyond the paper's ± std; " + summary(table, cells))
-    notes += table.notes
+    caption = caption_text(table, rule)
+    notes = note_lines(table, cells, "flagged" if fmt != "table" else "*")
     if fmt == "latex":
         return _latex(table, cells, caption, notes)
     grid = []
@@ -262,7 +270,7 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         line = [method]
         for j in range(len(table.columns)):
             c = cells[(method, j)]
-            ours, paper = cell_text(c, fmt)
+            ours, paper = cell_text(c)
             text = ours + (f" ({paper})" if paper else "")
             if c.beyond_spread:
                 text = f"**{text}**" if fmt == "markdown" else text + " *"
@@ -275,9 +283,9 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         return "\n".join(out + [""] + [f"- {n}" for n in notes])
     if fmt != "table":
         raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}, html (report only)")
-    widths = [max(len(r[i]) for r in [header, *grid]) for i in range(len(header))]
-    line = lambda cells_: "  ".join(c.ljust(w) for c, w in zip(cells_, widths)).rstrip()  # noqa: E731
-    return "\n".join([caption, line(header), line(["-" * w for w in widths]), *map(line, grid), *[f"  {n}" for n in notes]])
+    from benchmark.report import Table, render
+
+    return render(Table(caption, header, grid, notes), "table")
 
 
 TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
@@ -313,7 +321,7 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
         parts = []
         for j in range(len(table.columns)):
             c = cells[(method, j)]
-            ours, paper = cell_text(c, "latex")
+            ours, paper = cell_text(c)
             text = _tex(ours)
             if c.beyond_spread:
                 text = rf"\textbf{{{text}}}"

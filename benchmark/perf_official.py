@@ -78,6 +78,13 @@ def official_erm_step(models: dict, optimizers: dict, data: torch.Tensor, label:
     state["log"] = loss.item()
 
 
+def official_lff_state(labels: torch.Tensor, alpha: float, classes: int) -> dict[str, Any]:
+    """The CPU-side state LfF's loop keeps: both per-sample loss EMAs, which samples were seen, the labels."""
+    n = len(labels)
+    return {"ema_b": torch.zeros(n), "ema_d": torch.zeros(n), "updated_mask": torch.zeros(n), "alpha": alpha,
+            "classes": classes, "labels": labels}
+
+
 def official_lff_step(models: dict, optimizers: dict, data: torch.Tensor, label: torch.Tensor, state: dict,
                       index: torch.Tensor) -> None:
     """LfF train.py's step: CPU-side EMA and class-wise normalisation, .item() checks, joint update."""
@@ -86,8 +93,8 @@ def official_lff_step(models: dict, optimizers: dict, data: torch.Tensor, label:
         raise BenchError("logit_b is NaN")
     loss_b = F.cross_entropy(logit_b, label, reduction="none").cpu().detach()
     loss_d = F.cross_entropy(logit_d, label, reduction="none").cpu().detach()
-    for name in ("loss_b", "loss_d"):
-        if np.isnan((loss_b if name == "loss_b" else loss_d).mean().item()):
+    for name, value in (("loss_b", loss_b), ("loss_d", loss_d)):
+        if np.isnan(value.mean().item()):
             raise BenchError(f"{name} is NaN")
     label_cpu = label.cpu()
     weights = []
@@ -199,9 +206,7 @@ def run_workload(name: str, device: torch.device, steps: int, warmup: int, worke
         m.train()
     optimizers = {k: torch.optim.Adam(m.parameters(), lr=hp["optimizer"]["lr"]) for k, m in models.items()}
     labels = train.y
-    state = {"ema_b": torch.zeros(len(labels)), "ema_d": torch.zeros(len(labels)), "updated_mask": torch.zeros(len(labels)),
-             "alpha": hp.get("ema_alpha", 0.7),
-             "classes": data.info.num_classes, "labels": labels}
+    state = official_lff_state(labels, hp.get("ema_alpha", 0.7), data.info.num_classes)
     batches = official_batches(dataset, 256, workers, device)
 
     def official(count: int) -> None:

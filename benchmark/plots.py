@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchError
+from benchmark.jobs import stored_name
 from benchmark.report import variant_labels
 from benchmark.selection import entry_metrics, require_rule
 
@@ -201,19 +202,14 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
     return paths
 
 
-def job_name(job: dict[str, Any]) -> str:
-    """A stored run's file name under jobs/, without .json: method_dataset_c<pct>_s<seed>_<id>."""
-    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"
-
-
 def pick_record(records: list[dict[str, Any]], job: str | None) -> dict[str, Any]:
     """The run named `job` (its file name under jobs/ or its id, or a unique start of either), else the first by name."""
     if not records:
         raise BenchError("no results to plot here (after the filters): run a grid into this directory first")
-    chosen = sorted(records, key=lambda r: job_name(r["job"]))
+    chosen = sorted(records, key=lambda r: stored_name(r["job"]))
     if job:
         job = job.removesuffix(".json")
-        chosen = [r for r in chosen if job_name(r["job"]).startswith(job) or r["job"]["id"].startswith(job)]
+        chosen = [r for r in chosen if stored_name(r["job"]).startswith(job) or r["job"]["id"].startswith(job)]
         if len(chosen) != 1:
             raise BenchError(f"--job {job!r} matches {len(chosen)} stored runs: give more of the name "
                              "(the file names under jobs/, e.g. erm_cmnist_c1_s0_<id>)")
@@ -241,7 +237,7 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
                  f"unbiased {100 * test['unbiased_acc']:.1f}, worst group {100 * test['worst_group_acc']:.1f}; "
                  "outlined: bias-aligned groups", fontsize=9)
     fig.tight_layout()
-    paths = _save(fig, out_dir, f"groups_{job_name(j)}")
+    paths = _save(fig, out_dir, f"groups_{stored_name(j)}")
     plt.close(fig)
     return paths
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmark.claims import is_stale
 from benchmark.errors import BenchError
+from benchmark.jobs import stored_name
 from benchmark.store import Store
 
 STATES = ("done", "running", "stalled", "failed", "pending")
@@ -26,7 +27,7 @@ def status_text(results_dir: str | Path) -> str:
         state[name], about[name] = "pending", (job["method"], job["dataset"])
     failures = {}
     for rec in store.failures():
-        name = _name(rec["job"])
+        name = stored_name(rec["job"])
         state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
         failures[name] = rec["reason"]
     for claim in store.claims():
@@ -34,7 +35,7 @@ def status_text(results_dir: str | Path) -> str:
         state[name] = "stalled" if is_stale(claim) else "running"
         about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
     for rec in store.results():
-        name = _name(rec["job"])
+        name = stored_name(rec["job"])
         state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
     if not state:
         return f"{root}: no jobs recorded yet"
@@ -51,7 +52,3 @@ def status_text(results_dir: str | Path) -> str:
     for name in sorted(n for n, s in state.items() if s == "failed"):
         lines.append(f"failed: {name}: {failures[name]}")
     return "\n".join(lines)
-
-
-def _name(job: dict) -> str:
-    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"

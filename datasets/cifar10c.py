@@ -36,7 +36,7 @@ from datasets.base import BiasedData, DataInfo, register_dataset
 from datasets.corruptions import FROST_FILES, OFFICIAL_FROST_MD5, corrupt, frost_folder, frost_textures
 from datasets.images import CIFAR_MEAN, CIFAR_STD
 from datasets.lff_protocol import build_protocol_arrays, splits_from_arrays
-from datasets.storage import cache_dir, data_root, load_cached, md5, save_cached
+from datasets.storage import cache_dir, data_root, load_cached, md5, save_cached, torchvision_download
 
 GENERATOR_VERSION = "lff-cifar10c-type0-1"
 FOLDER = "cifar-10-batches-py"  # torchvision's layout
@@ -60,15 +60,8 @@ def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _download(root: Path | None) -> Path:
-    target = data_root(root) or Path.home() / ".cache" / "debiasbench" / "data"
-    try:
-        from torchvision.datasets import CIFAR10
-
-        CIFAR10(str(target), download=True)
-    except Exception as e:  # torchvision raises many kinds when offline
-        raise BenchError(f"CIFAR-10 not found and could not be downloaded ({type(e).__name__}): put torchvision's "
-                         f"{FOLDER}/ (from cifar-10-python.tar.gz) in the data root and pass --data-root") from None
-    return target / FOLDER
+    where = f"put torchvision's {FOLDER}/ (from cifar-10-python.tar.gz) in the data root and pass --data-root"
+    return torchvision_download("CIFAR10", "CIFAR-10", root, where) / FOLDER
 
 
 def load_cifar10(root: Path | None, verify: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:

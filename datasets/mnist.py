@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchError
-from datasets.storage import SHIPPED, data_root, require_file
+from datasets.storage import SHIPPED, data_root, require_file, torchvision_download
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -41,17 +41,8 @@ def _raw_dirs(root: Path | None) -> list[Path]:
 
 
 def _download(root: Path | None) -> Path:
-    target = data_root(root) or Path.home() / ".cache" / "debiasbench" / "data"
-    try:
-        from torchvision.datasets import MNIST
-
-        MNIST(str(target), download=True)
-    except Exception as e:  # torchvision raises many kinds when offline
-        raise BenchError(
-            f"MNIST not found and could not be downloaded ({type(e).__name__}): put the four MNIST .gz files "
-            f"in <data root>/MNIST/raw/ (torchvision's layout) and pass --data-root"
-        ) from None
-    return target / "MNIST" / "raw"
+    where = "put the four MNIST .gz files in <data root>/MNIST/raw/ (torchvision's layout) and pass --data-root"
+    return torchvision_download("MNIST", "MNIST", root, where) / "MNIST" / "raw"
 
 
 def find_mnist_file(name: str, root: Path | None = None) -> Path:

@@ -27,6 +27,19 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "debiasbench"
 
 
+def torchvision_download(dataset: str, label: str, root: Path | None, where_to_put: str) -> Path:
+    """Let torchvision download `dataset` (a class of torchvision.datasets) into the data root
+    (else ~/.cache/debiasbench/data) and return that folder; offline, one clear error."""
+    target = data_root(root) or Path.home() / ".cache" / "debiasbench" / "data"
+    try:
+        import torchvision.datasets
+
+        getattr(torchvision.datasets, dataset)(str(target), download=True)
+    except Exception as e:  # torchvision raises many kinds when offline
+        raise BenchError(f"{label} not found and could not be downloaded ({type(e).__name__}): {where_to_put}") from None
+    return target
+
+
 def md5(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:

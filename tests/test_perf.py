@@ -7,7 +7,7 @@ import torch
 
 from benchmark.config import method_hparams
 from benchmark.feed import DeviceData
-from benchmark.perf_official import official_lff_step
+from benchmark.perf_official import official_lff_state, official_lff_step
 from methods import build
 from methods.base import Batch
 from tests.helpers import cli
@@ -20,8 +20,7 @@ def test_official_style_lff_step_equals_the_registered_method(synthetic):
     models = {k: copy.deepcopy(m) for k, m in ours.models.items()}
     optimizers = {k: torch.optim.Adam(m.parameters(), lr=hp["optimizer"]["lr"]) for k, m in models.items()}
     labels = synthetic.splits["train"].y
-    state = {"ema_b": torch.zeros(len(labels)), "ema_d": torch.zeros(len(labels)), "updated_mask": torch.zeros(len(labels)),
-             "alpha": hp["ema_alpha"], "classes": synthetic.info.num_classes, "labels": labels}
+    state = official_lff_state(labels, hp["ema_alpha"], synthetic.info.num_classes)
     feed = DeviceData(synthetic, torch.device("cpu"))
     rng = np.random.default_rng(0)
     for _ in range(3):  # the EMA's first update and two later ones
