@@ -33,8 +33,8 @@ def _need(module: str, extra: str, backend: str) -> Any:
         raise BenchError(f"--backend {backend} needs {module.split('.')[0]}: pip install -e '.[{extra}]'") from None
 
 
-def joblib_calls(fn: Callable[..., dict[str, Any]], calls: list[tuple], backend: str, workers: int,
-                 scheduler: str | None = None) -> Iterator[dict[str, Any]]:
+def joblib_calls(fn: Callable[..., Any], calls: list[tuple], backend: str, workers: int,
+                 scheduler: str | None = None) -> Iterator[Any]:
     """Results of fn(*call) for every call, as they finish, through joblib on `backend`."""
     from joblib import Parallel, delayed, parallel_backend
 
@@ -89,8 +89,9 @@ def slurm_options(flags: dict[str, Any], config: str | None) -> dict[str, Any]:
     return opts
 
 
-def slurm_calls(fn: Callable[..., dict[str, Any]], calls: list[tuple], folder: Path, opts: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Submit fn(*call) as one submitit job array; yield results as tasks finish."""
+def slurm_calls(fn: Callable[..., list[dict[str, Any]]], calls: list[tuple], folder: Path,
+                opts: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Submit fn(*call) as one submitit job array (a call's first argument: its jobs); yield results as tasks finish."""
     submitit = _need("submitit", "slurm", "slurm")
     cluster = opts.get("cluster") or None  # None: SLURM when available; "local" runs the tasks as local processes
     executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster)
@@ -107,9 +108,10 @@ def slurm_calls(fn: Callable[..., dict[str, Any]], calls: list[tuple], folder: P
     submitted = executor.map_array(fn, *columns)
     print(f"submitted {len(submitted)} tasks as job array {submitted[0].job_id.split('_')[0] if submitted else '-'}; "
           f"logs in {folder}", flush=True)
-    job_of = {task.job_id: call[0].id for task, call in zip(submitted, calls)}
+    jobs_of = {task.job_id: [job.id for job in call[0]] for task, call in zip(submitted, calls)}
     for task in submitit.helpers.as_completed(submitted):
         try:
             yield task.result()
-        except Exception as e:  # the task died (time limit, node failure): its claim expires and the job is retried
-            yield {"id": job_of[task.job_id], "status": "lost", "reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+        except Exception as e:  # the task died (time limit, node failure): its claims expire and its jobs are retried
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            yield [{"id": job_id, "status": "lost", "reason": reason} for job_id in jobs_of[task.job_id]]

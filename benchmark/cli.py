@@ -48,6 +48,11 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--data-placement", choices=("auto", "device", "host"), default=d.get("data_placement", "auto"),
                    help="images on the GPU, or streamed from host memory; auto streams when they would fill over half of "
                         "the GPU's free memory (default: %(default)s)")
+    p.add_argument("--cuda-graphs", choices=("auto", "off"), default=d.get("cuda_graphs", "auto"),
+                   help="auto: on a GPU, replay each training step as one CUDA graph where the method allows it (default: %(default)s)")
+    p.add_argument("--seeds-together", type=int, default=d.get("seeds_together", 1), metavar="N",
+                   help="train up to N seeds of one setting in one process, step by step in turn (on a GPU, each on its own "
+                        "stream: small models keep it busy); results as separate runs (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=d.get("backend", "serial"), help="default: %(default)s")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="dask: the scheduler's address (tcp://host:8786); default: a LocalCluster on this machine")
@@ -153,7 +158,9 @@ def cmd_run(argv: list[str]) -> int:
     resolve_device(args.device)
     store = Store(args.results_dir)
     runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
-                              data_placement=args.data_placement)
+                              data_placement=args.data_placement, cuda_graphs=args.cuda_graphs)
+    if args.seeds_together < 1:
+        raise BenchError(f"--seeds-together must be 1 or more, got {args.seeds_together}")
     progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
     slurm = None
     if args.backend == "slurm":
@@ -162,7 +169,8 @@ def cmd_run(argv: list[str]) -> int:
         slurm = slurm_options({"partition": args.slurm_partition, "time_min": args.slurm_time_min,
                                "gpus_per_job": args.slurm_gpus_per_job, "array_parallelism": args.slurm_array_parallelism,
                                "cluster": args.slurm_cluster}, args.slurm_config)
-    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler, slurm=slurm)
+    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler, slurm=slurm,
+                       seeds_together=args.seeds_together)
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:

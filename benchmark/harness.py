@@ -14,7 +14,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -22,9 +22,10 @@ from torch import Tensor
 
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
+from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from datasets.base import BiasedData
-from methods.base import Method, Stage
+from methods.base import Batch, Method, Stage
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -48,6 +49,7 @@ class RuntimeOptions:
     max_stage_steps: int | None = None  # caps every loss stage (tests step each stage a few times)
     shared_stage_path: Callable[[str], Path] | None = None  # stage name -> where jobs sharing it keep its end state
     data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/feed.py)
+    cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/graphs.py); off: never
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,6 +85,15 @@ class RunResult:
     reused_stages: list[str] = field(default_factory=list)  # run by an earlier job with the same prefix (timings are its)
 
 
+def accumulate(sums: dict[str, Tensor], out: dict[str, Tensor]) -> None:
+    """Add a step's logs to the running sums in place (the sums outlive the step's own tensors)."""
+    for k, v in out.items():
+        if k in sums:
+            sums[k].add_(v)
+        else:
+            sums[k] = v.clone()
+
+
 class Harness:
     """Runs one method on one dataset; see `run`."""
 
@@ -109,6 +120,8 @@ class Harness:
         self._check_keep_best()
         self.last_checkpoint = time.monotonic()
         self.bar = None
+        self.graph_steps: dict[str, dict[str, int]] = {}
+        self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
     def _final_stage(self) -> str:
         evaluated = [s.name for s in self.stages if s.evaluate and s.loss is not None]
@@ -329,6 +342,8 @@ class Harness:
         """Read the accumulated logs (the only host sync of the loop); fail on a non-finite loss."""
         keys = list(sums)
         values = torch.stack([sums[k] for k in keys]).tolist() if keys else []
+        for total in sums.values():
+            total.zero_()
         record = {k: v / count for k, v in zip(keys, values)}
         if not all(np.isfinite(v) for v in record.values()):
             bad = ", ".join(k for k, v in record.items() if not np.isfinite(v))
@@ -341,22 +356,11 @@ class Harness:
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
             self.bar.update(count)
 
-    def _train_stage(self, stage: Stage, start: int) -> None:
-        m = self.method
-        names = stage.optimizers or tuple(m.optimizers)
-        optimizers = [m.optimizers[n] for n in names]
-        schedulers = [m.schedulers[n] for n in names if n in m.schedulers]
-        m.train_mode()
-        sums: dict[str, Tensor] = {}
-        count = 0
+    def _step_fn(self, stage: Stage, optimizers: list[torch.optim.Optimizer]) -> StepFn:
+        """One optimiser step of `stage` on a batch; returns its logs, detached, as float32."""
         scaler = self.scaler
-        eval_every = self.eval_every if stage.eval_every is None else stage.eval_every
-        periodic_every, periodic = stage.periodic or (0, None)
-        for step in range(start, stage.steps):
-            m.step = step
-            batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator)
-            if self.data.streamed:
-                self.data.prefetch(stage.split, self.sampler.peek())
+
+        def step(batch: Batch) -> dict[str, Tensor]:
             with self._autocast():
                 out = stage.loss(batch)
             for opt in optimizers:
@@ -365,11 +369,51 @@ class Harness:
             for opt in optimizers:
                 scaler.step(opt)
             scaler.update()
+            return {k: v.detach().float() for k, v in out.items()}
+        return step
+
+    def _stage_graphs(self, stage: Stage, optimizers: list[torch.optim.Optimizer], step: StepFn) -> StepGraphs | None:
+        """CUDA graphs for a stage that allows them (benchmark/graphs.py), else None."""
+        if stage.graph_key is None or self.rt.cuda_graphs == "off":
+            return None
+        why_not = graphs_supported(optimizers, self.device, self.scaler.is_enabled())
+        if why_not is not None:
+            if self.device.type == "cuda":
+                self._log({"event": "cuda_graphs_off", "stage": stage.name, "reason": why_not})
+            return None
+        make_capturable(optimizers, self.device)
+        return StepGraphs(step, stage.graph_key, stage.batch_size, self.device, self._log)
+
+    def _train_stage(self, stage: Stage, start: int) -> None:
+        for _ in self._stage_steps(stage, start):
+            pass
+
+    def _stage_steps(self, stage: Stage, start: int) -> Iterator[None]:
+        """Train `stage` from step `start`, yielding after every optimiser step."""
+        m = self.method
+        names = stage.optimizers or tuple(m.optimizers)
+        optimizers = [m.optimizers[n] for n in names]
+        schedulers = [m.schedulers[n] for n in names if n in m.schedulers]
+        m.train_mode()
+        sums: dict[str, Tensor] = {}
+        count = 0
+        step_fn = self._step_fn(stage, optimizers)
+        graphs = self._stage_graphs(stage, optimizers, step_fn)
+        if graphs is not None:
+            self.graph_steps[stage.name] = graphs.counts  # reported with the stage's timings
+        eval_every = self.eval_every if stage.eval_every is None else stage.eval_every
+        periodic_every, periodic = stage.periodic or (0, None)
+        for step in range(start, stage.steps):
+            m.step = step
+            batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator)
+            if self.data.streamed:
+                self.data.prefetch(stage.split, self.sampler.peek())
+            out = graphs.step(batch) if graphs is not None else None
+            if out is None:
+                out = step_fn(batch)
             for sched in schedulers:
                 sched.step()
-            for k, v in out.items():
-                v = v.detach().float()
-                sums[k] = sums[k] + v if k in sums else v
+            accumulate(sums, out)
             count += 1
             done = step + 1
             self.position.update(step=done, global_step=self.position["global_step"] + 1)
@@ -381,7 +425,7 @@ class Harness:
                 self.evaluate(stage, done)
             if done % self.rt.log_every == 0 or done == stage.steps:
                 self._flush(stage, done, sums, count)
-                sums, count = {}, 0
+                count = 0
                 if time.monotonic() - self.last_checkpoint > self.rt.checkpoint_seconds:
                     self.save_checkpoint()
             if self.rt.stop_after_steps is not None and self.position["global_step"] >= self.rt.stop_after_steps:
@@ -389,9 +433,16 @@ class Harness:
                     self._flush(stage, done, sums, count)
                 self.save_checkpoint()
                 raise Interrupted(f"stopped after {self.position['global_step']} steps")
+            yield
 
     def run(self) -> RunResult:
         """Run every stage from the last checkpoint (or the start) and return the curve."""
+        for _ in self.steps():
+            pass
+        return self.result
+
+    def steps(self) -> Iterator[None]:
+        """`run`, one optimiser step (or once-only stage) at a time, for `run_together`."""
         state = self.load_checkpoint()
         self._log({"event": "data", "placement": self.data.placement, "device": str(self.device)})
         total = sum(s.steps for s in self.stages if s.loss is not None)
@@ -421,13 +472,14 @@ class Harness:
                     self.sampler = self._make_sampler(stage)
                     if resumed:
                         self.sampler.load_state_dict(state["sampler"])
-                    self._train_stage(stage, start)
+                    yield from self._stage_steps(stage, start)
                     if stage.keep_best is not None:
                         self._restore_best(stage)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 steps = stage.steps if stage.loss is not None else 0
-                self.result.timings[stage.name] = {"seconds": time.perf_counter() - self.stage_began, "steps": steps}
+                self.result.timings[stage.name] = {"seconds": time.perf_counter() - self.stage_began, "steps": steps,
+                                                   **self.graph_steps.pop(stage.name, {})}
                 self.position.update(stage=i + 1, step=0)
                 self.sampler = None
                 state = self._state()
@@ -435,8 +487,46 @@ class Harness:
                 shared = self._shared_path(i)
                 if shared is not None and not shared.exists():
                     self._write(shared, state)
+                if stage.run is not None:
+                    yield
         finally:
             if self.bar is not None:
                 self.bar.close()
         self.result.sparsity = self.method.sparsity()
-        return self.result
+
+
+def run_together(harnesses: list[Harness]) -> list[RunResult | Exception]:
+    """Several harnesses (the seeds of one job) in one process, advanced one step each in turn.
+
+    On a GPU each has its own CUDA stream, so one's kernels run while Python launches the
+    next's: small models that leave a GPU idle in a single run keep it busy together. Each
+    harness keeps its own copy of the global CPU RNG (the state its construction left, as in a
+    run of its own) and its own sampler generator, so every run sees its own data order and, on
+    the CPU, ends exactly as its separate run. On a GPU, draws from the default CUDA generator
+    (mask sampling, DisEnt's swap) interleave between the runs: same distribution, other
+    numbers. A harness that raises stops alone; its exception takes its place in the list.
+    """
+    runs = []
+    for h in harnesses:
+        stream = torch.cuda.Stream(h.device) if h.device.type == "cuda" else None
+        if stream is not None:
+            stream.wait_stream(torch.cuda.current_stream(h.device))
+        runs.append({"harness": h, "steps": h.steps(), "stream": stream, "rng": h.cpu_rng, "out": None})
+    live = list(runs)
+    while live:
+        for run in list(live):
+            torch.set_rng_state(run["rng"])
+            try:
+                with torch.cuda.stream(run["stream"]) if run["stream"] is not None else nullcontext():
+                    next(run["steps"])
+            except StopIteration:
+                run["out"] = run["harness"].result
+                live.remove(run)
+            except Exception as error:
+                run["out"] = error
+                live.remove(run)
+            run["rng"] = torch.get_rng_state()
+    for run in runs:
+        if run["stream"] is not None:
+            torch.cuda.current_stream(run["harness"].device).wait_stream(run["stream"])
+    return [run["out"] for run in runs]

@@ -16,7 +16,8 @@ code does (specs: LfF `train.py`, `train_vanilla.py`, `data/util.py`, `util.py`)
   the CPU with a Python loop over classes, NaN checks with `.item()` after each quantity, then the
   GCE + weighted cross-entropy step of both networks.
 Ours: the same data on the device as uint8, through `Harness._train_stage` of the registered
-`erm` / `lff` method. Printed per workload: steps/s of each, the ratio, peak memory (GPU memory on
+`erm` / `lff` method (on CUDA with its steps replayed as CUDA graphs; also timed without them,
+and as 3 seeds trained together in one process, `harness.run_together`, counted in all). Printed per workload: steps/s of each, the ratio, peak memory (GPU memory on
 CUDA, else the process's peak resident size) and, on CUDA, the GPU's mean utilisation.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchError
-from benchmark.harness import Harness, RuntimeOptions, resolve_device
+from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_together
 from methods.reweighting import gce_loss
 
 
@@ -222,16 +223,47 @@ def run_workload(name: str, device: torch.device, steps: int, warmup: int, worke
     official_s, official_mem, official_util = _timed(device, lambda: official(steps))
     batches.close()
 
-    harness = Harness(ours, data, seed=0, runtime=RuntimeOptions(log_every=100, checkpoint_seconds=1e9))
+    ours_s, ours_mem, ours_util = _timed_harness(ours, data, steps, warmup, "auto")
+    out = {"official": steps / official_s, "ours": steps / ours_s, "official_mem": official_mem, "ours_mem": ours_mem,
+           "official_util": official_util, "ours_util": ours_util}
+    if device.type == "cuda":
+        for k, m in ours.models.items():
+            m.load_state_dict(initial[k])
+        out["eager"] = steps / _timed_harness(ours, data, steps, warmup, "off")[0]
+        seconds, _, util = _timed(device, lambda: _seeds_together(method_name, hp, data, device, warmup + steps))
+        out["together"], out["together_util"] = SEEDS_TOGETHER * (warmup + steps) / seconds, util
+    return out
+
+
+SEEDS_TOGETHER = 3
+
+
+def _timed_harness(method: Any, data: Any, steps: int, warmup: int, cuda_graphs: str) -> tuple[float, str, float | None]:
+    """Seconds (and peak memory, utilisation) of `steps` harness steps after `warmup` untimed ones."""
+    harness = Harness(method, data, seed=0, runtime=RuntimeOptions(log_every=100, checkpoint_seconds=1e9, cuda_graphs=cuda_graphs))
     stage = harness.stages[0]
     stage.evaluate = False  # the official loops' evaluations are not timed either
     harness.sampler = harness._make_sampler(stage)
     stage.steps = warmup
     harness._train_stage(stage, 0)
     stage.steps = warmup + steps
-    ours_s, ours_mem, ours_util = _timed(device, lambda: harness._train_stage(stage, warmup))
-    return {"official": steps / official_s, "ours": steps / ours_s, "official_mem": official_mem, "ours_mem": ours_mem,
-            "official_util": official_util, "ours_util": ours_util}
+    return _timed(method.device, lambda: harness._train_stage(stage, warmup))
+
+
+def _seeds_together(method_name: str, hp: dict[str, Any], data: Any, device: torch.device, steps: int) -> None:
+    """`SEEDS_TOGETHER` seeds of the workload trained together in this process (`run_together`), warm-up included."""
+    from methods import build
+
+    harnesses = []
+    for seed in range(SEEDS_TOGETHER):
+        torch.manual_seed(seed)
+        harness = Harness(build(method_name, data.info, hp, device), data, seed=seed,
+                          runtime=RuntimeOptions(log_every=100, checkpoint_seconds=1e9, max_stage_steps=steps))
+        harness.stages[0].evaluate = False
+        harnesses.append(harness)
+    for result in run_together(harnesses):
+        if isinstance(result, Exception):
+            raise result
 
 
 WORKLOADS = {
@@ -261,4 +293,8 @@ def main(argv: list[str]) -> int:
         print(f"  official-style pipeline : {r['official']:9.1f} steps/s  (peak {r['official_mem']}{util(r['official_util'])})")
         print(f"  harness                 : {r['ours']:9.1f} steps/s  (peak {r['ours_mem']}{util(r['ours_util'])})")
         print(f"  ratio harness / official: {r['ours'] / r['official']:.2f}")
+        if "eager" in r:
+            print(f"  harness without CUDA graphs: {r['eager']:9.1f} steps/s  (graphs x{r['ours'] / r['eager']:.2f})")
+            print(f"  {SEEDS_TOGETHER} seeds together in one process: {r['together']:9.1f} steps/s in all{util(r['together_util'])}"
+                  f"  (ratio to official x{r['together'] / r['official']:.2f})")
     return 0

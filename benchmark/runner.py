@@ -23,7 +23,7 @@ from benchmark.claims import Claim, claim_ttl, is_stale, max_attempts, read_clai
 from benchmark.config import dataset_config
 from benchmark.environment import environment
 from benchmark.errors import BenchError
-from benchmark.harness import Harness, RuntimeOptions, resolve_device, seed_everything
+from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_together, seed_everything
 from benchmark.imports import project_packages
 from benchmark.jobs import Job, canonical
 from benchmark.selection import select_all
@@ -71,61 +71,113 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
     The job is claimed first (benchmark/claims.py): when a live worker holds it, nothing runs and
     the status is `elsewhere`; a dead worker's claim is taken over and the job resumes.
     """
+    return run_jobs([job], results_dir, runtime, data_root)[0]
+
+
+def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_root: str | None = None) -> list[dict[str, Any]]:
+    """Run jobs that differ only in their seed together in this process (`run_together`; one job
+    runs alone) and store each one's result or failure; one status per job, in order."""
     store = Store(results_dir, create=False)
+    outs: dict[str, dict[str, Any]] = {}
+    claims: list[tuple[Job, Claim]] = []
+    try:
+        for job in jobs:
+            out, claim = _claim(job, store)
+            if claim is not None:
+                claims.append((job, claim))
+            else:
+                outs[job.id] = out
+        prepared = []
+        for job, claim in claims:
+            started = time.perf_counter()
+            try:
+                prepared.append((job, claim, started, _prepare(job, store, runtime, data_root)))
+            except Exception as e:
+                outs[job.id] = _failed(job, store, e)
+        if len(prepared) == 1:
+            job, claim, started, (harness, data, device) = prepared[0]
+            try:
+                results: list[Any] = [harness.run()]
+            except Exception as e:
+                results = [e]
+        else:
+            results = run_together([p[3][0] for p in prepared])
+        for (job, claim, started, (harness, data, device)), result in zip(prepared, results):
+            if isinstance(result, Exception):
+                outs[job.id] = _failed(job, store, result)
+            else:
+                outs[job.id] = _store(job, store, claim, result, data, device, time.perf_counter() - started, harness.method.dense_stage)
+    finally:
+        for _, claim in claims:
+            claim.release()
+    return [outs[job.id] for job in jobs]
+
+
+def _claim(job: Job, store: Store) -> tuple[dict[str, Any] | None, Claim | None]:
+    """(status, None) when this worker does not run the job, else (None, its claim)."""
     if store.is_done(job):
-        return {"id": job.id, "status": "skipped"}
+        return {"id": job.id, "status": "skipped"}, None
     try:
         claim, holder = try_claim(store.claim_path(job))
     except OSError as e:
-        return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}
+        return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}, None
     if claim is None:
-        return {"id": job.id, "status": "elsewhere", "holder": holder}
-    try:
-        if store.is_done(job):  # finished by another worker between our check and our claim
-            return {"id": job.id, "status": "skipped"}
-        lost = claim.content["history"]
-        if claim.attempt > max_attempts():
-            reason = f"gave up after {len(lost)} lost attempts: " + "; ".join(f"{h['host']}:{h['pid']} {h['reason']}" for h in lost)
-            store.write_failure(job, reason)
-            return {"id": job.id, "status": "failed", "reason": reason}
-        return _run_claimed(job, store, runtime, data_root, claim)
-    finally:
+        return {"id": job.id, "status": "elsewhere", "holder": holder}, None
+    if store.is_done(job):  # finished by another worker between our check and our claim
         claim.release()
-
-
-def _run_claimed(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None, claim: Claim) -> dict[str, Any]:
+        return {"id": job.id, "status": "skipped"}, None
     lost = claim.content["history"]
-    started = time.perf_counter()
+    if claim.attempt > max_attempts():
+        reason = f"gave up after {len(lost)} lost attempts: " + "; ".join(f"{h['host']}:{h['pid']} {h['reason']}" for h in lost)
+        store.write_failure(job, reason)
+        claim.release()
+        return {"id": job.id, "status": "failed", "reason": reason}, None
+    return None, claim
+
+
+def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None) -> tuple[Harness, Any, torch.device]:
+    """The job's harness, data and device, ready to run (its method built after seeding)."""
+    _, methods_pkg = project_packages()
+    device = resolve_device(runtime.get("device", "auto"))
+    hp = job.hparams
+    data = _load_data(job.dataset, job.conflict_pct, data_root, canonical(hp["dataset"]))
+    seed_everything(job.seed)
+    method = methods_pkg.build(job.method, data.info, hp["method"], device)
+    options = RuntimeOptions(**{k: v for k, v in runtime.items() if k in RuntimeOptions.__dataclass_fields__})
+    options.checkpoint_path = store.checkpoint_path(job)
+    options.log = store.logger(job)
+    options.shared_stage_path = lambda stage: store.shared_stage_path(
+        job, stage, method.shared_stages[stage], extra=options.max_stage_steps)
+    harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
+                      amp=hp["method"].get("amp", "off"), runtime=options)
+    return harness, data, device
+
+
+def _store(job: Job, store: Store, claim: Claim, result: Any, data: Any, device: torch.device, wall: float,
+           dense_stage: str | None) -> dict[str, Any]:
+    """Write a finished job's result, unless its claim was taken over (the new owner stores it)."""
     try:
-        _, methods_pkg = project_packages()
-        device = resolve_device(runtime.get("device", "auto"))
-        hp = job.hparams
-        data = _load_data(job.dataset, job.conflict_pct, data_root, canonical(hp["dataset"]))
-        seed_everything(job.seed)
-        method = methods_pkg.build(job.method, data.info, hp["method"], device)
-        options = RuntimeOptions(**{k: v for k, v in runtime.items() if k in RuntimeOptions.__dataclass_fields__})
-        options.checkpoint_path = store.checkpoint_path(job)
-        options.log = store.logger(job)
-        options.shared_stage_path = lambda stage: store.shared_stage_path(
-            job, stage, method.shared_stages[stage], extra=options.max_stage_steps)
-        harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
-                          amp=hp["method"].get("amp", "off"), runtime=options)
-        result = harness.run()
-        record = _record(job, result, data, device, time.perf_counter() - started, method.dense_stage)
-        record["lost_attempts"] = lost
+        record = _record(job, result, data, device, wall, dense_stage)
+        record["lost_attempts"] = claim.content["history"]
         if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job
             return {"id": job.id, "status": "elsewhere", "holder": None}
         record["artifacts"] = store.write_artifacts(job, result.artifacts)
         store.write_result(job, record)
-        test = record["metrics"]["last"]["test"]
-        return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}
-    except BenchError as e:
-        store.write_failure(job, str(e))
-        return {"id": job.id, "status": "failed", "reason": str(e)}
-    except Exception as e:  # any other crash fails this job only; the grid goes on
-        reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        store.write_failure(job, reason, traceback.format_exc())
-        return {"id": job.id, "status": "failed", "reason": reason}
+    except Exception as e:
+        return _failed(job, store, e)
+    test = record["metrics"]["last"]["test"]
+    return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}
+
+
+def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
+    """Store a job's failure: a BenchError's own line, else the exception's first line and traceback
+    (any crash fails this job only; the grid goes on)."""
+    if isinstance(error, BenchError):
+        store.write_failure(job, str(error))
+        return {"id": job.id, "status": "failed", "reason": str(error)}
+    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    store.write_failure(job, reason, "".join(traceback.format_exception(error)))
+    return {"id": job.id, "status": "failed", "reason": reason}
 
 
 # Jobs that share one GPU by the input kind of their dataset: the small models of 28 px data leave
@@ -150,11 +202,19 @@ def _local_workers(n_jobs: int | None, device: str, per_gpu: int = 1) -> tuple[i
     return (n_jobs or max(1, (os.cpu_count() or 1) // 2)), [str(cpu)]
 
 
-def _run_in_worker(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None, threads: int) -> dict[str, Any]:
-    """A worker's entry point (threads 0: keep the worker's own setting)."""
+def _run_in_worker(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_root: str | None, threads: int) -> list[dict[str, Any]]:
+    """A worker's entry point: one job, or seeds of one job run together (threads 0: keep the worker's own setting)."""
     if threads > 0:
         torch.set_num_threads(threads)
-    return run_job(job, results_dir, runtime, data_root)
+    return run_jobs(jobs, results_dir, runtime, data_root)
+
+
+def seed_groups(jobs: list[Job], size: int) -> list[list[Job]]:
+    """The jobs in groups of up to `size` that differ only in their seed (run together in one process)."""
+    by_setting: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        by_setting.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json), []).append(job)
+    return [group[i:i + size] for group in by_setting.values() for i in range(0, len(group), max(1, size))]
 
 
 def preflight(jobs: list[Job], data_root: str | None) -> None:
@@ -169,8 +229,11 @@ def preflight(jobs: list[Job], data_root: str | None) -> None:
 
 def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
              data_root: str | None = None, progress: bool = True, announce: bool = True, scheduler: str | None = None,
-             slurm: dict[str, Any] | None = None) -> dict[str, Any]:
+             slurm: dict[str, Any] | None = None, seeds_together: int = 1) -> dict[str, Any]:
     """Run every job not yet in the store on `backend` (benchmark/backends.py); return counts and failures.
+
+    `seeds_together` > 1 runs up to that many seeds of one setting in one worker process
+    (`harness.run_together`), which keeps a GPU busy with small models.
 
     Jobs that another runner holds are left to it; at the end this runner waits for them and
     takes over any whose worker stopped (claims, benchmark/claims.py), so the grid completes.
@@ -209,23 +272,26 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         if bar is not None:
             bar.update(1)
 
+    groups = seed_groups(pending, seeds_together)
     if backend == "serial":
-        for job in pending:
-            account(job, run_job(job, str(store.root), {**runtime, "progress": progress}, data_root))
+        for group in groups:
+            for job, out in zip(group, run_jobs(group, str(store.root), {**runtime, "progress": progress and len(group) == 1}, data_root)):
+                account(job, out)
     else:
         remote = backend in ("ray", "slurm") or (backend == "dask" and scheduler)
         workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending))
         threads = 0 if remote else (max(1, (os.cpu_count() or 1) // workers) if devices[0] == "cpu" else 1)
-        calls = [(job, str(store.root), {**runtime, "device": runtime.get("device", "auto") if remote else devices[i % len(devices)],
-                                         "progress": False}, data_root, threads)
-                 for i, job in enumerate(pending)]
+        calls = [(group, str(store.root), {**runtime, "device": runtime.get("device", "auto") if remote else devices[i % len(devices)],
+                                           "progress": False}, data_root, threads)
+                 for i, group in enumerate(groups)]
         by_id = {j.id: j for j in pending}
         if backend == "slurm":
             outputs = slurm_calls(_run_in_worker, calls, store.root / "slurm", slurm or {})
         else:
             outputs = joblib_calls(_run_in_worker, calls, backend, workers, scheduler)
-        for out in outputs:
-            account(by_id[out["id"]], out)
+        for outs in outputs:
+            for out in outs:
+                account(by_id[out["id"]], out)
     _finish_deferred(deferred, store, runtime, data_root, account, announce)
     if bar is not None:
         bar.close()

@@ -8,7 +8,7 @@ neither type has a bias field, and the harness builds both from the images and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator, NamedTuple
+from typing import Any, Callable, ClassVar, Hashable, Iterator, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +50,11 @@ class TrainSet:
 LossFn = Callable[[Batch], dict[str, Tensor]]
 
 
+def same_every_step() -> Hashable:
+    """The `graph_key` of a loss that takes the same path at every step: one graph serves all."""
+    return 0
+
+
 @dataclass
 class Stage:
     """One stage of a method.
@@ -71,7 +76,10 @@ class Stage:
     `keep_best = (split, metric)` makes the harness keep the models of the stage's evaluation
     with the highest `metric` (a `group_metrics` key) on `split` and restore them at the stage's
     end (DeNetDM's official stage 1 hands its best epoch to stage 2); the harness computes the
-    metric, so the method still never sees a bias label.
+    metric, so the method still never sees a bias label. `graph_key` lets the harness capture
+    the stage's step in a CUDA graph (benchmark/graphs.py): it returns what the loss decides in
+    Python at the next step (`same_every_step` for a loss without such decisions; None runs
+    that step eagerly). A stage without it always runs eagerly.
     """
 
     name: str
@@ -88,6 +96,7 @@ class Stage:
     on_start: Callable[[], None] | None = None
     periodic: tuple[int, Callable[[TrainSet], None]] | None = None
     keep_best: tuple[str, str] | None = None
+    graph_key: Callable[[], Hashable] | None = None
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.run is None):

@@ -34,7 +34,6 @@ def contrastive_loss(features: Tensor, positives: Tensor, denominator: Tensor | 
         keep = keep & anchors
     pos_logits = (logits * positives).sum(1)
     per_anchor = -(pos_logits - n_pos * log_denominator) / n_pos.clamp_min(1)
-    per_anchor = per_anchor[keep]
-    if per_anchor.numel() == 0:
-        return features.sum() * 0.0
-    return per_anchor.sum() if reduction == "sum" else per_anchor.mean()
+    # masked sums rather than per_anchor[keep]: no data-dependent shape, so a CUDA graph can hold it
+    total = torch.where(keep, per_anchor, 0.0).sum()
+    return total if reduction == "sum" else total / keep.sum().clamp_min(1)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from methods.base import Batch, Method, Stage, TrainSet
+from methods.base import Batch, Method, Stage, TrainSet, same_every_step
 from methods.biased_model import confident_cross_entropy, mine_wrong, train_set_outputs
 from methods.contrastive import contrastive_loss
 from methods.masks import (
@@ -99,17 +99,17 @@ class DCWP(Method):
                 every = max(1, self.info.train_size // bs)
                 periodic = (every, lambda train_set: self._accumulate_confidence(train_set, every))
             out.append(Stage("pretrain_miner", steps=hp["miner"]["steps"], loss=self.miner_loss, batch_size=bs,
-                             optimizers=("miner",), evaluate=False, periodic=periodic))
+                             optimizers=("miner",), evaluate=False, periodic=periodic, graph_key=same_every_step))
         out += [
             Stage("pretrain", steps=hp["pretrain"]["steps"], loss=self.pretrain_loss, batch_size=bs,
-                  optimizers=("pretrain",), eval_every=0, on_start=lambda: self._mode("dense")),
+                  optimizers=("pretrain",), eval_every=0, on_start=lambda: self._mode("dense"), graph_key=same_every_step),
             Stage("mine", run=self.mine),
             Stage("prune", steps=hp["prune"]["steps"], loss=self.prune_loss, batch_size=bs, optimizers=("prune",),
                   sample_weights=lambda: self._flag_weights(hp["prune_upweight"]),
-                  eval_every=hp["prune"]["eval_every"], on_start=lambda: self._mode("learn")),
+                  eval_every=hp["prune"]["eval_every"], on_start=lambda: self._mode("learn"), graph_key=same_every_step),
             Stage("finetune", steps=hp["finetune"]["steps"], loss=self.finetune_loss, batch_size=bs,
                   optimizers=("finetune",), sample_weights=lambda: self._flag_weights(hp["lambda_upweight"]),
-                  on_start=lambda: self._mode("fixed")),
+                  on_start=lambda: self._mode("fixed"), graph_key=same_every_step),
         ]
         return out
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.base import Batch, Method, Stage
+from methods.base import Batch, Method, Stage, same_every_step
 from methods.models import build_encoder, build_optimizer
 from methods.registry import register_method
 
@@ -69,9 +69,10 @@ class DeNetDM(Method):
             Stage("poe", steps=self.stage_steps(poe), loss=self.poe_loss, batch_size=poe["batch_size"], drop_last=poe["drop_last"],
                   optimizers=("poe",), eval_every=0 if rule == "last" else self._epoch_steps(poe),
                   keep_best=POE_SELECTION[rule],
-                  on_start=lambda: self._enter(False)),
+                  on_start=lambda: self._enter(False), graph_key=same_every_step),
             Stage("distill", steps=self.stage_steps(distill), loss=self.distill_loss, batch_size=distill["batch_size"],
-                  drop_last=distill["drop_last"], optimizers=("distill",), on_start=lambda: self._enter(True)),
+                  drop_last=distill["drop_last"], optimizers=("distill",), on_start=lambda: self._enter(True),
+                  graph_key=same_every_step),
         ]
 
     def _epoch_steps(self, spec: dict) -> int:

@@ -56,7 +56,8 @@ class DisEnt(Method):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"],
+                      graph_key=lambda: self.step > hp["swap_start"])]  # one graph before the feature swap starts, one after
 
     def _heads(self, z_i: Tensor, z_b: Tensor) -> tuple[Tensor, Tensor]:
         """(C_i logits with z_b detached, C_b logits with z_i detached)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from methods.base import Batch, Method, Stage
+from methods.base import Batch, Method, Stage, same_every_step
 from methods.models import build_model, build_optimizer
 from methods.registry import register_method
 from methods.reweighting import PerSampleEMA, gce_loss, relative_difficulty
@@ -39,7 +39,7 @@ class LfF(Method):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"], graph_key=same_every_step)]
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         x, y, index = batch

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from methods.base import Batch, Method, Stage, TrainSet
+from methods.base import Batch, Method, Stage, TrainSet, same_every_step
 from methods.biased_model import train_set_features
 from methods.clustering import cosine_kmeans
 from methods.contrastive import contrastive_loss
@@ -75,15 +75,15 @@ class PruSC(Method):
         return [
             Stage("erm", steps=self.stage_steps(erm), loss=self.ce_loss, batch_size=erm["batch_size"],
                   drop_last=erm.get("drop_last", False), optimizers=("erm",), eval_every=0,
-                  on_start=lambda: self._mode("dense"), periodic=self._snapshot_hook()),
+                  on_start=lambda: self._mode("dense"), periodic=self._snapshot_hook(), graph_key=same_every_step),
             Stage("cluster", run=self.cluster),
             Stage("prune", steps=self.stage_steps(prune), loss=self.prune_loss, batch_size=prune["batch_size"],
                   optimizers=("prune",), sample_weights=self._balanced_weights, eval_every=prune["eval_every"],
-                  on_start=lambda: self._mode("learn")),
+                  on_start=lambda: self._mode("learn"), graph_key=same_every_step),
             Stage("finetune", steps=self.stage_steps(tune, tune["split"]), loss=self.ce_loss,
                   batch_size=tune["batch_size"], split=tune["split"], optimizers=("finetune",),
                   sample_weights=self._balanced_weights if tune.get("balanced") else None,
-                  on_start=lambda: self._mode("fixed")),
+                  on_start=lambda: self._mode("fixed"), graph_key=same_every_step),
         ]
 
     def _mode(self, mode: str) -> None:

@@ -1,0 +1,96 @@
+"""The GPU fast path: seeds run together in one process, and CUDA-graph steps.
+
+On the CPU, seeds run together must end exactly as their separate runs. The CUDA-graph tests
+need a GPU and are skipped without one: a graph-replayed run must match its eager run.
+"""
+import json
+
+import pytest
+import torch
+
+from benchmark.config import method_hparams
+from benchmark.harness import Harness, RuntimeOptions, run_together, seed_everything
+from benchmark.jobs import expand_grid
+from benchmark.runner import run_grid, runtime_options, seed_groups
+from benchmark.store import Store
+from methods import build
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _harness(method: str, data, seed: int, device: str = "cpu", steps: int = 30, **runtime) -> Harness:
+    hp = method_hparams(method, data.info.name, "quick")
+    hp["eval_every"] = 15
+    seed_everything(seed)
+    m = build(method, data.info, hp, torch.device(device))
+    return Harness(m, data, seed, eval_every=15, runtime=RuntimeOptions(max_stage_steps=steps, **runtime))
+
+
+def _params(harness: Harness) -> torch.Tensor:
+    return torch.cat([p.detach().float().flatten().cpu() for p in harness.method.models.parameters()])
+
+
+@pytest.mark.parametrize("method", ["erm", "lff", "dcwp", "disent"])
+def test_seeds_run_together_end_exactly_as_their_separate_runs(synthetic, method):
+    separate = []
+    for seed in (0, 1):
+        h = _harness(method, synthetic, seed)
+        separate.append((h.run(), _params(h)))
+    together = [_harness(method, synthetic, seed) for seed in (0, 1)]
+    results = run_together(together)
+    for (alone, params), result, h in zip(separate, results, together):
+        assert result.curve == alone.curve
+        assert torch.equal(_params(h), params)
+    assert separate[0][0].curve != separate[1][0].curve  # the seeds differ, so the check can fail
+
+
+def test_a_failing_seed_stops_alone(synthetic):
+    together = [_harness("erm", synthetic, seed) for seed in (0, 1)]
+    broken = together[1].stages[0]
+
+    def crash(batch):
+        raise RuntimeError("boom")
+    broken.loss = crash
+    results = run_together(together)
+    assert isinstance(results[1], RuntimeError)
+    assert results[0].curve and results[0].curve[-1]["step"] == 30
+
+
+def test_the_runner_stores_seeds_run_together_as_separate_runs(tmp_path):
+    jobs = expand_grid(["lff"], ["synthetic"], [0, 1, 2], [5.0], "quick", {}, None)
+    assert [len(g) for g in seed_groups(jobs, 2)] == [2, 1]
+    runtime = runtime_options("cpu", max_stage_steps=20)
+    stored = {}
+    for name, together in (("separate", 1), ("together", 2)):
+        store = Store(tmp_path / name)
+        summary = run_grid(jobs, store, runtime, progress=False, announce=False, seeds_together=together)
+        assert summary["done"] == 3 and not summary["failed"]
+        stored[name] = {r["job"]["id"]: r for r in store.results()}
+    assert stored["separate"].keys() == stored["together"].keys()
+    for job_id, record in stored["separate"].items():
+        other = stored["together"][job_id]
+        assert json.dumps(record["metrics"], sort_keys=True) == json.dumps(other["metrics"], sort_keys=True)
+        assert record["curve"] == other["curve"]
+
+
+@cuda
+@pytest.mark.parametrize("method", ["erm", "lff", "dcwp", "disent", "prusc", "denetdm"])
+def test_cuda_graph_steps_match_eager_steps(synthetic, method):
+    eager = _harness(method, synthetic, 0, "cuda", steps=40, cuda_graphs="off")
+    eager.run()
+    graphed = _harness(method, synthetic, 0, "cuda", steps=40)
+    result = graphed.run()
+    replayed = sum(t.get("graph_steps", 0) for t in result.timings.values())
+    assert replayed > 0, result.timings
+    torch.testing.assert_close(_params(graphed), _params(eager), rtol=1e-3, atol=1e-4)
+
+
+@cuda
+def test_seeds_run_together_on_a_gpu_with_graphs(synthetic):
+    together = [_harness("lff", synthetic, seed, "cuda", steps=40) for seed in (0, 1, 2)]
+    results = run_together(together)
+    for seed, result in enumerate(results):
+        assert not isinstance(result, Exception), result
+        alone = _harness("lff", synthetic, seed, "cuda", steps=40)
+        alone.run()
+        torch.testing.assert_close(_params(together[seed]), _params(alone), rtol=1e-3, atol=1e-4)
