@@ -66,7 +66,7 @@ class StepGraphs:
         self.graphs: dict[Hashable, tuple[torch.cuda.CUDAGraph, Batch, dict[str, Tensor]]] = {}
         self.warm: Counter = Counter()
         self.failed: set[Hashable] = set()
-        self.counts = {"graph_steps": 0, "graphs": 0}  # steps replayed, graphs captured (shown in the stage's timings)
+        self.counts: dict[str, Any] = {"graph_steps": 0, "graphs": 0}  # steps replayed, graphs captured (in the stage's timings)
 
     def step(self, batch: Batch) -> dict[str, Tensor] | None:
         """Run one step through this stage's graphs; None when the caller must run it eagerly."""
@@ -105,7 +105,9 @@ class StepGraphs:
                 out = self.step_fn(static)
         except Exception as error:  # something in the step cannot be captured: that key runs eagerly
             self.failed.add(key)
-            self.report({"event": "cuda_graph_failed", "key": repr(key), "reason": f"{type(error).__name__}: {error}".splitlines()[0]})
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            self.counts["capture_failed"] = reason
+            self.report({"event": "cuda_graph_failed", "key": repr(key), "reason": reason})
             return False
         self.graphs[key] = (graph, static, out)
         self.counts["graphs"] += 1

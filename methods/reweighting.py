@@ -49,7 +49,7 @@ class PerSampleEMA(nn.Module):
         old = self.loss[index]
         seen = self.updated[index]
         self.loss[index] = self.alpha * old + (1 - self.alpha * seen) * loss.detach().float()
-        self.updated[index] = 1.0
+        self.updated.index_fill_(0, index, 1.0)  # a scalar fill: no host-to-device copy, so a CUDA graph can hold it
         self.label[index] = y
 
     @torch.no_grad()
