@@ -156,11 +156,11 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)
+    if args.seeds_together < 1:
+        raise BenchError(f"--seeds-together must be 1 or more, got {args.seeds_together}")
     store = Store(args.results_dir)
     runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
                               data_placement=args.data_placement, cuda_graphs=args.cuda_graphs)
-    if args.seeds_together < 1:
-        raise BenchError(f"--seeds-together must be 1 or more, got {args.seeds_together}")
     progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
     slurm = None
     if args.backend == "slurm":

@@ -55,6 +55,18 @@ def make_capturable(optimizers: list[torch.optim.Optimizer], device: torch.devic
                 group["lr"] = torch.tensor(float(group["lr"]), device=device)
 
 
+def portable_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimiser's state_dict as an uncaptured optimiser holds it (float learning rates, not
+    capturable), so a checkpoint taken during a graphed stage resumes on any device."""
+    state = optimizer.state_dict()
+    for group in state["param_groups"]:
+        if isinstance(group["lr"], Tensor):
+            group["lr"] = float(group["lr"])
+        if "capturable" in group:
+            group["capturable"] = False
+    return state
+
+
 class StepGraphs:
     """One loss stage's captured steps, one per graph key."""
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
-from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable
+from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from datasets.base import BiasedData
 from methods.base import Batch, Method, Stage
@@ -243,7 +243,7 @@ class Harness:
         return {
             "position": {**self.position, "stage_seconds": time.perf_counter() - self.stage_began if in_stage else 0.0},
             "models": m.models.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in m.optimizers.items()},
+            "optimizers": {k: portable_state(o) for k, o in m.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in m.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "method": m.extra_state(),

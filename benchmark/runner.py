@@ -106,7 +106,8 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
             if isinstance(result, Exception):
                 outs[job.id] = _failed(job, store, result)
             else:
-                outs[job.id] = _store(job, store, claim, result, data, device, time.perf_counter() - started, harness.method.dense_stage)
+                outs[job.id] = _store(job, store, claim, result, data, device, time.perf_counter() - started,
+                                      harness.method.dense_stage, len(prepared))
     finally:
         for _, claim in claims:
             claim.release()
@@ -154,11 +155,13 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
 
 
 def _store(job: Job, store: Store, claim: Claim, result: Any, data: Any, device: torch.device, wall: float,
-           dense_stage: str | None) -> dict[str, Any]:
-    """Write a finished job's result, unless its claim was taken over (the new owner stores it)."""
+           dense_stage: str | None, together: int = 1) -> dict[str, Any]:
+    """Write a finished job's result, unless its claim was taken over (the new owner stores it).
+    `together`: how many seeds shared its process (its wall time is theirs together)."""
     try:
         record = _record(job, result, data, device, wall, dense_stage)
         record["lost_attempts"] = claim.content["history"]
+        record["seeds_together"] = together
         if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job
             return {"id": job.id, "status": "elsewhere", "holder": None}
         record["artifacts"] = store.write_artifacts(job, result.artifacts)

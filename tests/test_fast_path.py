@@ -114,3 +114,30 @@ def test_seeds_run_together_on_a_gpu_with_graphs(synthetic):
         alone = _harness("lff", synthetic, seed, "cuda", steps=40)
         alone.run()
         torch.testing.assert_close(_params(together[seed]), _params(alone), rtol=1e-3, atol=1e-4)
+
+
+def test_a_checkpoint_of_a_captured_optimiser_resumes_uncaptured():
+    from benchmark.graphs import make_capturable, portable_state
+
+    weight = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([weight], lr=0.1)
+    weight.sum().backward()
+    opt.step()
+    make_capturable([opt], torch.device("cpu"))  # what a graphed stage does to it on a GPU
+    assert isinstance(opt.param_groups[0]["lr"], torch.Tensor) and opt.param_groups[0]["capturable"]
+    state = portable_state(opt)
+    assert state["param_groups"][0]["lr"] == pytest.approx(0.1) and not state["param_groups"][0]["capturable"]
+    fresh = torch.optim.Adam([torch.nn.Parameter(weight.detach().clone())], lr=0.5)
+    fresh.load_state_dict(state)
+    fresh.param_groups[0]["params"][0].sum().backward()
+    fresh.step()  # an uncaptured CPU optimiser steps from it
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_seeds_together_below_one_is_a_one_line_error(tmp_path):
+    from tests.helpers import cli
+
+    out = cli("--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--seeds-together", "0",
+              "--results-dir", str(tmp_path / "r"))
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == ["error: --seeds-together must be 1 or more, got 0"]
