@@ -29,6 +29,7 @@ from torch import Tensor
 from methods.base import Batch
 
 WARMUP = 3
+MIN_TORCH = (2, 8)  # tested on 2.11 (H100); older schedulers rebind tensor learning rates, which a graph would not see
 
 StepFn = Callable[[Batch], dict[str, Tensor]]
 
@@ -37,6 +38,8 @@ def graphs_supported(optimizers: list[torch.optim.Optimizer], device: torch.devi
     """Why a stage cannot be captured (None when it can)."""
     if device.type != "cuda":
         return "not on a CUDA device"
+    if tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2]) < MIN_TORCH:
+        return f"torch {torch.__version__} is older than {'.'.join(map(str, MIN_TORCH))} (schedulers must fill tensor learning rates in place)"
     if scaler_enabled:
         return "fp16 loss scaling checks for overflow on the host"
     for opt in optimizers:
@@ -70,11 +73,11 @@ def portable_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
 class StepGraphs:
     """One loss stage's captured steps, one per graph key."""
 
-    def __init__(self, step: StepFn, key: Callable[[], Hashable], batch_size: int, device: torch.device,
+    def __init__(self, step: StepFn, key: Callable[[], Hashable], batch_size: int, stream: torch.cuda.Stream,
                  report: Callable[[dict[str, Any]], None]):
         self.step_fn, self.key_fn, self.batch_size = step, key, batch_size
         self.report = report
-        self.stream = torch.cuda.Stream(device)
+        self.stream = stream  # warm-up and capture run here; the device is the stream's, not the current one
         self.graphs: dict[Hashable, tuple[torch.cuda.CUDAGraph, Batch, dict[str, Tensor]]] = {}
         self.warm: Counter = Counter()
         self.failed: set[Hashable] = set()
@@ -101,7 +104,7 @@ class StepGraphs:
         return out
 
     def _on_stream(self, batch: Batch) -> dict[str, Tensor]:
-        current = torch.cuda.current_stream()
+        current = torch.cuda.current_stream(self.stream.device)
         self.stream.wait_stream(current)
         with torch.cuda.stream(self.stream):
             out = self.step_fn(batch)
@@ -111,13 +114,14 @@ class StepGraphs:
     def _capture(self, key: Hashable, batch: Batch) -> bool:
         static = Batch(*(t.clone() for t in batch))
         graph = torch.cuda.CUDAGraph()
-        self.stream.wait_stream(torch.cuda.current_stream())
+        self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
         try:
             with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 out = self.step_fn(static)
         except Exception as error:  # something in the step cannot be captured: that key runs eagerly
             self.failed.add(key)
-            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            cause = error.__context__ or error  # the step's own error, not the capture's end that it aborted
+            reason = f"{type(cause).__name__}: {cause}".splitlines()[0]
             self.counts["capture_failed"] = reason
             self.report({"event": "cuda_graph_failed", "key": repr(key), "reason": reason})
             return False

@@ -121,6 +121,7 @@ class Harness:
         self.last_checkpoint = time.monotonic()
         self.bar = None
         self.graph_steps: dict[str, dict[str, int]] = {}
+        self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
     def _final_stage(self) -> str:
@@ -342,8 +343,7 @@ class Harness:
         """Read the accumulated logs (the only host sync of the loop); fail on a non-finite loss."""
         keys = list(sums)
         values = torch.stack([sums[k] for k in keys]).tolist() if keys else []
-        for total in sums.values():
-            total.zero_()
+        sums.clear()  # a key absent from the next window stays out of its record
         record = {k: v / count for k, v in zip(keys, values)}
         if not all(np.isfinite(v) for v in record.values()):
             bad = ", ".join(k for k, v in record.items() if not np.isfinite(v))
@@ -382,7 +382,9 @@ class Harness:
                 self._log({"event": "cuda_graphs_off", "stage": stage.name, "reason": why_not})
             return None
         make_capturable(optimizers, self.device)
-        return StepGraphs(step, stage.graph_key, stage.batch_size, self.device, self._log)
+        if self.capture_stream is None:  # one per harness: seeds run together never share a capture stream
+            self.capture_stream = torch.cuda.Stream(self.device)
+        return StepGraphs(step, stage.graph_key, stage.batch_size, self.capture_stream, self._log)
 
     def _train_stage(self, stage: Stage, start: int) -> None:
         for _ in self._stage_steps(stage, start):

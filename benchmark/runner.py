@@ -96,6 +96,7 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
                 outs[job.id] = _failed(job, store, e)
         if len(prepared) == 1:
             job, claim, started, (harness, data, device) = prepared[0]
+            torch.set_rng_state(harness.cpu_rng)  # as its construction left it, whatever failed to build after it
             try:
                 results: list[Any] = [harness.run()]
             except Exception as e:
@@ -124,6 +125,15 @@ def _claim(job: Job, store: Store) -> tuple[dict[str, Any] | None, Claim | None]
         return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}, None
     if claim is None:
         return {"id": job.id, "status": "elsewhere", "holder": holder}, None
+    try:
+        return _check_claimed(job, store, claim)
+    except BaseException:
+        claim.release()
+        raise
+
+
+def _check_claimed(job: Job, store: Store, claim: Claim) -> tuple[dict[str, Any] | None, Claim | None]:
+    """A fresh claim: released again when the job finished meanwhile or has used up its attempts."""
     if store.is_done(job):  # finished by another worker between our check and our claim
         claim.release()
         return {"id": job.id, "status": "skipped"}, None
@@ -140,6 +150,8 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
     """The job's harness, data and device, ready to run (its method built after seeding)."""
     _, methods_pkg = project_packages()
     device = resolve_device(runtime.get("device", "auto"))
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # streams and graphs that ask for the current device get this one
     hp = job.hparams
     data = _load_data(job.dataset, job.conflict_pct, data_root, canonical(hp["dataset"]))
     seed_everything(job.seed)
@@ -214,10 +226,11 @@ def _run_in_worker(jobs: list[Job], results_dir: str, runtime: dict[str, Any], d
 
 def seed_groups(jobs: list[Job], size: int) -> list[list[Job]]:
     """The jobs in groups of up to `size` that differ only in their seed (run together in one process)."""
+    size = max(1, size)
     by_setting: dict[tuple, list[Job]] = {}
     for job in jobs:
         by_setting.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json), []).append(job)
-    return [group[i:i + size] for group in by_setting.values() for i in range(0, len(group), max(1, size))]
+    return [group[i:i + size] for group in by_setting.values() for i in range(0, len(group), size)]
 
 
 def preflight(jobs: list[Job], data_root: str | None) -> None:

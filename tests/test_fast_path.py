@@ -59,6 +59,7 @@ def test_a_failing_seed_stops_alone(synthetic):
 def test_the_runner_stores_seeds_run_together_as_separate_runs(tmp_path):
     jobs = expand_grid(["lff"], ["synthetic"], [0, 1, 2], [5.0], "quick", {}, None)
     assert [len(g) for g in seed_groups(jobs, 2)] == [2, 1]
+    assert [len(g) for g in seed_groups(jobs, 0)] == [1, 1, 1]  # a size below 1 still runs every job
     runtime = runtime_options("cpu", max_stage_steps=20)
     stored = {}
     for name, together in (("separate", 1), ("together", 2)):
