@@ -17,8 +17,9 @@ code does (specs: LfF `train.py`, `train_vanilla.py`, `data/util.py`, `util.py`)
   GCE + weighted cross-entropy step of both networks.
 Ours: the same data on the device as uint8, through `Harness._train_stage` of the registered
 `erm` / `lff` method (on CUDA with its steps replayed as CUDA graphs; also timed without them,
-and as 3 seeds trained together in one process, `harness.run_together`, counted in all). Printed per workload: steps/s of each, the ratio, peak memory (GPU memory on
-CUDA, else the process's peak resident size) and, on CUDA, the GPU's mean utilisation.
+and as 3 seeds trained together in one process, `harness.run_together`, counted in all).
+Printed per workload: steps/s of each, the ratio, peak memory (GPU memory on CUDA, else the
+process's peak resident size) and, on CUDA, the GPU's mean utilisation.
 """
 from __future__ import annotations
 

@@ -18,9 +18,11 @@ from methods import build
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def _harness(method: str, data, seed: int, device: str = "cpu", steps: int = 30, **runtime) -> Harness:
+def _harness(method: str, data, seed: int, device: str = "cpu", steps: int = 30, hparams: dict | None = None,
+             **runtime) -> Harness:
     hp = method_hparams(method, data.info.name, "quick")
     hp["eval_every"] = 15
+    hp.update(hparams or {})
     seed_everything(seed)
     m = build(method, data.info, hp, torch.device(device))
     return Harness(m, data, seed, eval_every=15, runtime=RuntimeOptions(max_stage_steps=steps, **runtime))
@@ -88,11 +90,7 @@ def test_cuda_graph_steps_match_eager_steps(synthetic, case):
     method, overrides, compare = GRAPH_CASES[case]
     runs = {}
     for graphs in ("off", "auto"):
-        hp = method_hparams(method, synthetic.info.name, "quick")
-        hp.update(overrides, eval_every=15)
-        seed_everything(0)
-        m = build(method, synthetic.info, hp, torch.device("cuda"))
-        h = Harness(m, synthetic, 0, eval_every=15, runtime=RuntimeOptions(max_stage_steps=40, cuda_graphs=graphs))
+        h = _harness(method, synthetic, 0, "cuda", steps=40, hparams=overrides, cuda_graphs=graphs)
         runs[graphs] = (h, h.run())
     result = runs["auto"][1]
     assert sum(t.get("graph_steps", 0) for t in result.timings.values()) > 0, result.timings
