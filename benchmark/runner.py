@@ -75,8 +75,9 @@ def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str 
 
 
 def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_root: str | None = None) -> list[dict[str, Any]]:
-    """Run jobs that differ only in their seed together in this process (`run_together`; one job
-    runs alone) and store each one's result or failure; one status per job, in order."""
+    """Run jobs that differ only in their seed together in this process (`run_together`, which
+    runs a lone job as it would run alone) and store each one's result or failure; one status
+    per job, in order."""
     store = Store(results_dir, create=False)
     outs: dict[str, dict[str, Any]] = {}
     claims: list[tuple[Job, Claim]] = []
@@ -87,27 +88,21 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
                 claims.append((job, claim))
             else:
                 outs[job.id] = out
-        prepared = []
+        prepared = []  # (job, claim, when it started, harness, data)
         for job, claim in claims:
             started = time.perf_counter()
             try:
-                prepared.append((job, claim, started, _prepare(job, store, runtime, data_root)))
+                harness, data = _prepare(job, store, runtime, data_root)
             except Exception as e:
                 outs[job.id] = _failed(job, store, e)
-        if len(prepared) == 1:
-            job, claim, started, (harness, data, device) = prepared[0]
-            torch.set_rng_state(harness.cpu_rng)  # as its construction left it, whatever failed to build after it
-            try:
-                results: list[Any] = [harness.run()]
-            except Exception as e:
-                results = [e]
-        else:
-            results = run_together([p[3][0] for p in prepared])
-        for (job, claim, started, (harness, data, device)), result in zip(prepared, results):
+                continue
+            prepared.append((job, claim, started, harness, data))
+        results = run_together([harness for _, _, _, harness, _ in prepared])
+        for (job, claim, started, harness, data), result in zip(prepared, results):
             if isinstance(result, Exception):
                 outs[job.id] = _failed(job, store, result)
             else:
-                outs[job.id] = _store(job, store, claim, result, data, device, time.perf_counter() - started,
+                outs[job.id] = _store(job, store, claim, result, data, harness.device, time.perf_counter() - started,
                                       harness.method.dense_stage, len(prepared))
     finally:
         for _, claim in claims:
@@ -146,8 +141,8 @@ def _check_claimed(job: Job, store: Store, claim: Claim) -> tuple[dict[str, Any]
     return None, claim
 
 
-def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None) -> tuple[Harness, Any, torch.device]:
-    """The job's harness, data and device, ready to run (its method built after seeding)."""
+def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | None) -> tuple[Harness, Any]:
+    """The job's harness and data, ready to run (its method built after seeding)."""
     _, methods_pkg = project_packages()
     device = resolve_device(runtime.get("device", "auto"))
     if device.type == "cuda" and device.index is not None:
@@ -163,7 +158,7 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
         job, stage, method.shared_stages[stage], extra=options.max_stage_steps)
     harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
                       amp=hp["method"].get("amp", "off"), runtime=options)
-    return harness, data, device
+    return harness, data
 
 
 def _store(job: Job, store: Store, claim: Claim, result: Any, data: Any, device: torch.device, wall: float,
