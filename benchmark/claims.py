@@ -63,6 +63,13 @@ def _write_new(path: Path, content: dict[str, Any]) -> bool:
         tmp.unlink(missing_ok=True)
 
 
+def _replace(path: Path, content: dict[str, Any]) -> None:
+    """Overwrite `path` with `content` atomically (a temp file named by the owner, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{content['owner']}.tmp")
+    tmp.write_text(json.dumps(content))
+    os.replace(tmp, path)
+
+
 @dataclass
 class Claim:
     """A held claim: keeps its heartbeat fresh until released; `lost` is set if another worker took it over."""
@@ -93,9 +100,7 @@ class Claim:
                 if not self.still_ours():
                     return  # taken over (we were presumed dead): run_job will not store our result
                 self.content["heartbeat"] = time.time()
-                tmp = self.path.with_name(f".{self.path.name}.{self.content['owner']}.tmp")
-                tmp.write_text(json.dumps(self.content))
-                os.replace(tmp, self.path)
+                _replace(self.path, self.content)
             except OSError:
                 continue  # a passing filesystem error: try again at the next beat
 
@@ -139,9 +144,7 @@ def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
                 "attempt": int(holder.get("attempt", 1)), "host": holder.get("host"), "pid": holder.get("pid"),
                 "reason": f"worker stopped: no heartbeat for {now - float(holder.get('heartbeat', 0)):.0f} s "
                           f"(claim ttl {float(holder.get('ttl', claim_ttl())):.0f} s)"}]
-            tmp = path.with_name(f".{path.name}.{content['owner']}.tmp")
-            tmp.write_text(json.dumps(content))
-            os.replace(tmp, path)
+            _replace(path, content)
             return Claim(path, content), None
         finally:
             marker.unlink(missing_ok=True)
