@@ -2,7 +2,7 @@
 
     run_bench.py --methods erm --datasets cmnist [--seeds 0 1 2] [--conflict-pcts 0.5 1 2 5] ...
     run_bench.py report RESULTS_DIR [--format table|markdown|csv|latex] [--selection RULE]
-    run_bench.py perf [--device cpu|cuda] [--quick]
+    run_bench.py perf [--device cpu|cuda] [--quick] [--repeats N]
     run_bench.py plot ratio|sparsity|groups RESULTS_DIR
     run_bench.py status RESULTS_DIR
 

@@ -1,7 +1,7 @@
 """Steps per second of the harness against a re-creation of the official pipelines, same model,
 batch, optimiser and steps, in one process.
 
-    python run_bench.py perf [--device cpu|cuda] [--quick] [--workers N] [--only erm lff resnet18]
+    python run_bench.py perf [--device cpu|cuda] [--quick] [--repeats N] [--workers N] [--only erm lff resnet18]
 
 Three workloads: ERM and LfF with LfF's Colored MNIST MLP (batch 256, Adam 1e-3), and ERM with a
 torchvision ResNet-18 on 32 px images (Corrupted CIFAR-10's shape; RandomCrop(32, pad 4) + flip
@@ -18,8 +18,10 @@ code does (specs: LfF `train.py`, `train_vanilla.py`, `data/util.py`, `util.py`)
 Ours: the same data on the device as uint8, through `Harness._train_stage` of the registered
 `erm` / `lff` method (on CUDA with its steps replayed as CUDA graphs; also timed without them,
 and as 3 seeds trained together in one process, `harness.run_together`, counted in all).
-Printed per workload: steps/s of each, the ratio, peak memory (GPU memory on CUDA, else the
-process's peak resident size) and, on CUDA, the GPU's mean utilisation.
+Each timed segment runs `--repeats` times (default 3), the official one and ours in turn so that
+both see the same machine load. Printed per workload: the median steps/s of each with their
+range, the ratio of the medians with the range of the per-repeat ratios, peak memory (GPU memory
+on CUDA, else the process's peak resident size) and, on CUDA, the GPU's mean utilisation.
 """
 from __future__ import annotations
 
@@ -187,7 +189,8 @@ def workload_data(name: str):
     return BiasedData({"train": split, "test": split}, info), "cifar10c-disent"
 
 
-def run_workload(name: str, device: torch.device, steps: int, warmup: int, workers: int) -> dict[str, Any]:
+def run_workload(name: str, device: torch.device, steps: int, warmup: int, workers: int, repeats: int = 1) -> dict[str, Any]:
+    """Steps/s of each side (lists, one per repeat), peak memory and utilisation of the last repeat."""
     from benchmark.config import method_hparams
     from methods import build
 
@@ -221,19 +224,31 @@ def run_workload(name: str, device: torch.device, steps: int, warmup: int, worke
                 official_erm_step(models, optimizers, images, attr[:, 0], state)
 
     official(warmup)
-    official_s, official_mem, official_util = _timed(device, lambda: official(steps))
+    out: dict[str, Any] = {"official": [], "ours": [], "eager": [], "together": []}
+    for _ in range(repeats):
+        official_s, out["official_mem"], out["official_util"] = _timed(device, lambda: official(steps))
+        ours_s, out["ours_mem"], out["ours_util"] = _timed_harness(ours, data, steps, warmup, "auto")
+        out["official"].append(steps / official_s)
+        out["ours"].append(steps / ours_s)
+        if device.type == "cuda":
+            for k, m in ours.models.items():
+                m.load_state_dict(initial[k])
+            out["eager"].append(steps / _timed_harness(ours, data, steps, warmup, "off")[0])
+            seconds, _, out["together_util"] = _timed(device, lambda: _seeds_together(method_name, hp, data, device, warmup + steps))
+            out["together"].append(SEEDS_TOGETHER * (warmup + steps) / seconds)
     batches.close()
-
-    ours_s, ours_mem, ours_util = _timed_harness(ours, data, steps, warmup, "auto")
-    out = {"official": steps / official_s, "ours": steps / ours_s, "official_mem": official_mem, "ours_mem": ours_mem,
-           "official_util": official_util, "ours_util": ours_util}
-    if device.type == "cuda":
-        for k, m in ours.models.items():
-            m.load_state_dict(initial[k])
-        out["eager"] = steps / _timed_harness(ours, data, steps, warmup, "off")[0]
-        seconds, _, util = _timed(device, lambda: _seeds_together(method_name, hp, data, device, warmup + steps))
-        out["together"], out["together_util"] = SEEDS_TOGETHER * (warmup + steps) / seconds, util
     return out
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    """`median (min-max, n runs)`, or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{_median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f}, {len(values)} runs)"
 
 
 SEEDS_TOGETHER = 3
@@ -281,21 +296,26 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true", help="a tenth of the steps (a smoke check of the script itself)")
     p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1), help="official DataLoader workers (LfF: 16)")
     p.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each side, taken in turn (median and range printed)")
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        raise BenchError(f"--repeats must be at least 1, got {args.repeats}")
     device = resolve_device(args.device)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, official DataLoader workers {args.workers}")
     for name in args.only:
         steps = STEPS[device.type][name] // (10 if args.quick else 1) or 1
         warmup = max(2, steps // 10)
-        r = run_workload(name, device, steps, warmup, args.workers)
+        r = run_workload(name, device, steps, warmup, args.workers, args.repeats)
         util = lambda u: "" if u is None else f", GPU {u:.0f} % busy"  # noqa: E731
-        print(f"{WORKLOADS[name]}, {steps} timed steps after {warmup}:")
-        print(f"  official-style pipeline : {r['official']:9.1f} steps/s  (peak {r['official_mem']}{util(r['official_util'])})")
-        print(f"  harness                 : {r['ours']:9.1f} steps/s  (peak {r['ours_mem']}{util(r['ours_util'])})")
-        print(f"  ratio harness / official: {r['ours'] / r['official']:.2f}")
-        if "eager" in r:
-            print(f"  harness without CUDA graphs: {r['eager']:9.1f} steps/s  (graphs x{r['ours'] / r['eager']:.2f})")
-            print(f"  {SEEDS_TOGETHER} seeds together in one process: {r['together']:9.1f} steps/s in all{util(r['together_util'])}"
-                  f"  (ratio to official x{r['together'] / r['official']:.2f})")
+        ratios = [ours / official for ours, official in zip(r["ours"], r["official"])]
+        print(f"{WORKLOADS[name]}, {steps} timed steps after {warmup}, steps/s median (range):")
+        print(f"  official-style pipeline : {_spread(r['official'])}  (peak {r['official_mem']}{util(r['official_util'])})")
+        print(f"  harness                 : {_spread(r['ours'])}  (peak {r['ours_mem']}{util(r['ours_util'])})")
+        print(f"  ratio harness / official: {_median(r['ours']) / _median(r['official']):.2f}"
+              + (f"  (per run {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""))
+        if r["eager"]:
+            print(f"  harness without CUDA graphs: {_spread(r['eager'])}  (graphs x{_median(r['ours']) / _median(r['eager']):.2f})")
+            print(f"  {SEEDS_TOGETHER} seeds together in one process: {_spread(r['together'])} in all{util(r['together_util'])}"
+                  f"  (ratio to official x{_median(r['together']) / _median(r['official']):.2f})")
     return 0

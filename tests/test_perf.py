@@ -39,6 +39,13 @@ def test_official_style_lff_step_equals_the_registered_method(synthetic):
 
 
 def test_perf_script_runs_and_prints_each_ratio():
-    run = cli("perf", "--device", "cpu", "--quick", "--only", "erm", "lff", "--workers", "0", timeout=600)
+    run = cli("perf", "--device", "cpu", "--quick", "--only", "erm", "lff", "--workers", "0", "--repeats", "2", timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("ratio harness / official:") == 2 and "official-style pipeline" in run.stdout
+    assert run.stdout.count("2 runs)") == 4 and run.stdout.count("(per run ") == 2, run.stdout
+
+
+def test_perf_rejects_zero_repeats_in_one_line():
+    run = cli("perf", "--device", "cpu", "--repeats", "0", timeout=120)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == ["error: --repeats must be at least 1, got 0"], run.stderr
