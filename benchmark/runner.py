@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -102,8 +102,7 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
             if isinstance(result, Exception):
                 outs[job.id] = _failed(job, store, result)
             else:
-                outs[job.id] = _store(job, store, claim, result, data, harness.device, time.perf_counter() - started,
-                                      harness.method.dense_stage, len(prepared))
+                outs[job.id] = _store(job, store, claim, harness, data, time.perf_counter() - started, len(prepared))
     finally:
         for _, claim in claims:
             claim.release()
@@ -161,12 +160,12 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
     return harness, data
 
 
-def _store(job: Job, store: Store, claim: Claim, result: Any, data: Any, device: torch.device, wall: float,
-           dense_stage: str | None, together: int = 1) -> dict[str, Any]:
-    """Write a finished job's result, unless its claim was taken over (the new owner stores it).
+def _store(job: Job, store: Store, claim: Claim, harness: Harness, data: Any, wall: float, together: int = 1) -> dict[str, Any]:
+    """Write the result of a finished harness, unless its claim was taken over (the new owner stores it).
     `together`: how many seeds shared its process (its wall time is theirs together)."""
+    result = harness.result
     try:
-        record = _record(job, result, data, device, wall, dense_stage)
+        record = _record(job, result, data, harness.device, wall, harness.method.dense_stage)
         record["lost_attempts"] = claim.content["history"]
         record["seeds_together"] = together
         if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job
@@ -222,9 +221,9 @@ def _run_in_worker(jobs: list[Job], results_dir: str, runtime: dict[str, Any], d
 def seed_groups(jobs: list[Job], size: int) -> list[list[Job]]:
     """The jobs in groups of up to `size` that differ only in their seed (run together in one process)."""
     size = max(1, size)
-    by_setting: dict[tuple, list[Job]] = {}
+    by_setting: dict[Job, list[Job]] = {}
     for job in jobs:
-        by_setting.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json), []).append(job)
+        by_setting.setdefault(replace(job, seed=0), []).append(job)
     return [group[i:i + size] for group in by_setting.values() for i in range(0, len(group), size)]
 
 
