@@ -15,17 +15,28 @@ from methods import build
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def train(method: str, data, seed: int = 0, steps: int | None = None, budget: str = "quick",
-          runtime: RuntimeOptions | None = None, **overrides: Any):
-    """(method object, RunResult) after training on `data` on the CPU."""
+def harness(method: str, data, seed: int = 0, steps: int | None = None, budget: str = "quick",
+            runtime: RuntimeOptions | None = None, device: str = "cpu", **overrides: Any) -> Harness:
+    """A harness for `method` on `data`, built as the runner builds one (seeded, then the method), not yet run."""
     hp = method_hparams(method, data.info.name, budget)
     if steps is not None:
         hp["steps"] = steps
     hp.update(overrides)
     seed_everything(seed)
-    m = build(method, data.info, hp, torch.device("cpu"))
-    result = Harness(m, data, seed, eval_every=hp.get("eval_every", 0), runtime=runtime or RuntimeOptions()).run()
-    return m, result
+    m = build(method, data.info, hp, torch.device(device))
+    return Harness(m, data, seed, eval_every=hp.get("eval_every", 0), runtime=runtime or RuntimeOptions())
+
+
+def train(method: str, data, seed: int = 0, steps: int | None = None, budget: str = "quick",
+          runtime: RuntimeOptions | None = None, **overrides: Any):
+    """(method object, RunResult) after training on `data` on the CPU."""
+    h = harness(method, data, seed, steps, budget, runtime, **overrides)
+    return h.method, h.run()
+
+
+def params(method) -> torch.Tensor:
+    """All of a method's weights in one flat CPU float tensor (to compare two runs)."""
+    return torch.cat([p.detach().float().flatten().cpu() for p in method.models.parameters()])
 
 
 def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

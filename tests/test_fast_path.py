@@ -8,28 +8,24 @@ import json
 import pytest
 import torch
 
-from benchmark.config import method_hparams
-from benchmark.harness import Harness, RuntimeOptions, run_together, seed_everything
+from benchmark.harness import Harness, RuntimeOptions, run_together
 from benchmark.jobs import expand_grid
 from benchmark.runner import run_grid, runtime_options, seed_groups
 from benchmark.store import Store
-from methods import build
+from tests.helpers import harness, params
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def _harness(method: str, data, seed: int, device: str = "cpu", steps: int = 30, hparams: dict | None = None,
              **runtime) -> Harness:
-    hp = method_hparams(method, data.info.name, "quick")
-    hp["eval_every"] = 15
-    hp.update(hparams or {})
-    seed_everything(seed)
-    m = build(method, data.info, hp, torch.device(device))
-    return Harness(m, data, seed, eval_every=15, runtime=RuntimeOptions(max_stage_steps=steps, **runtime))
+    """The tests' run: `steps` per stage, evaluated every 15."""
+    return harness(method, data, seed, runtime=RuntimeOptions(max_stage_steps=steps, **runtime), device=device,
+                   eval_every=15, **(hparams or {}))
 
 
-def _params(harness: Harness) -> torch.Tensor:
-    return torch.cat([p.detach().float().flatten().cpu() for p in harness.method.models.parameters()])
+def _params(h: Harness) -> torch.Tensor:
+    return params(h.method)
 
 
 @pytest.mark.parametrize("method", ["erm", "lff", "dcwp", "disent"])
@@ -40,9 +36,9 @@ def test_seeds_run_together_end_exactly_as_their_separate_runs(synthetic, method
         separate.append((h.run(), _params(h)))
     together = [_harness(method, synthetic, seed) for seed in (0, 1)]
     results = run_together(together)
-    for (alone, params), result, h in zip(separate, results, together):
+    for (alone, weights), result, h in zip(separate, results, together):
         assert result.curve == alone.curve
-        assert torch.equal(_params(h), params)
+        assert torch.equal(_params(h), weights)
     assert separate[0][0].curve != separate[1][0].curve  # the seeds differ, so the check can fail
 
 

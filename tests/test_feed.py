@@ -6,18 +6,14 @@ import datasets
 from benchmark.errors import BenchError
 from benchmark.feed import DeviceData, EpochSampler, HostImages, choose_placement
 from benchmark.harness import Interrupted, RuntimeOptions
-from tests.helpers import train
-
-
-def _params(m):
-    return torch.cat([p.detach().flatten() for p in m.models.parameters()])
+from tests.helpers import params, train
 
 
 @pytest.mark.parametrize("method", ["erm", "prusc"])  # prusc: whole-split passes, clustering, balanced sampling
 def test_host_and_device_placements_train_identically(synthetic, method):
     runs = [train(method, synthetic, seed=1, runtime=RuntimeOptions(max_stage_steps=60, data_placement=p)) for p in ("device", "host")]
     (m_dev, r_dev), (m_host, r_host) = runs
-    assert torch.equal(_params(m_dev), _params(m_host))
+    assert torch.equal(params(m_dev), params(m_host))
     assert r_dev.curve == r_host.curve
 
 
@@ -49,7 +45,7 @@ def test_a_streamed_job_resumes_to_the_same_numbers(synthetic, tmp_path):
     resumed_model, resumed = train("erm", synthetic, steps=250, eval_every=50,
                                    runtime=RuntimeOptions(checkpoint_path=ckpt, data_placement="host"))
     assert resumed.resumed_from_step == 130
-    assert torch.equal(_params(full_model), _params(resumed_model)) and resumed.curve == full.curve
+    assert torch.equal(params(full_model), params(resumed_model)) and resumed.curve == full.curve
 
 
 def test_prefetched_batches_are_used_and_equal_direct_gathers():

@@ -9,20 +9,16 @@ from benchmark.harness import Harness, Interrupted, RuntimeOptions
 from benchmark.selection import select_all
 from methods.base import Stage
 from methods.erm import ERM
-from tests.helpers import train
-
-
-def _params(method):
-    return torch.cat([p.detach().flatten() for p in method.models.parameters()])
+from tests.helpers import params, train
 
 
 def test_same_job_twice_gives_identical_results(synthetic):
     m1, r1 = train("erm", synthetic, seed=3, steps=120)
     m2, r2 = train("erm", synthetic, seed=3, steps=120)
-    assert torch.equal(_params(m1), _params(m2))
+    assert torch.equal(params(m1), params(m2))
     assert r1.curve == r2.curve
     m3, _ = train("erm", synthetic, seed=4, steps=120)
-    assert not torch.equal(_params(m1), _params(m3))
+    assert not torch.equal(params(m1), params(m3))
 
 
 def test_interrupted_job_resumes_from_its_checkpoint_to_the_same_numbers(synthetic, tmp_path):
@@ -34,7 +30,7 @@ def test_interrupted_job_resumes_from_its_checkpoint_to_the_same_numbers(synthet
     resumed_model, resumed = train("erm", synthetic, steps=250, eval_every=50, runtime=RuntimeOptions(checkpoint_path=ckpt))
     assert resumed.resumed_from_step == 130
     assert resumed.timings["train"]["steps"] == 250 and resumed.timings["train"]["seconds"] > 0
-    assert torch.equal(_params(full_model), _params(resumed_model))
+    assert torch.equal(params(full_model), params(resumed_model))
     assert [e["step"] for e in resumed.curve] == [50, 100, 150, 200, 250]
     assert resumed.curve == full.curve
 
@@ -171,7 +167,7 @@ def test_a_keep_best_stage_ends_with_its_best_evaluated_models(synthetic, tmp_pa
         _keeps_best(synthetic, RuntimeOptions(checkpoint_path=ckpt, stop_after_steps=best["step"] + 5))
     resumed, _, again = _keeps_best(synthetic, RuntimeOptions(checkpoint_path=ckpt))
     assert again.resumed_from_step == best["step"] + 5 and again.diagnostics["train"] == kept
-    assert torch.equal(_params(resumed), _params(m))
+    assert torch.equal(params(resumed), params(m))
 
 
 def test_keeping_the_best_validation_models_needs_a_validation_split(synthetic):
