@@ -244,11 +244,11 @@ def _median(values: list[float]) -> float:
     return float(np.median(values))
 
 
-def _spread(values: list[float], digits: int = 1) -> str:
+def _spread(values: list[float]) -> str:
     """`median (min-max, n runs)`, or the one value."""
     if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{_median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f}, {len(values)} runs)"
+        return f"{values[0]:.1f}"
+    return f"{_median(values):.1f} ({min(values):.1f}-{max(values):.1f}, {len(values)} runs)"
 
 
 SEEDS_TOGETHER = 3
