@@ -5,8 +5,8 @@ results store are the same for all of them; only how the calls are spread change
 - `local`: a joblib process pool on this machine (GPUs packed by `runner.jobs_per_gpu`).
 - `dask`: joblib's Dask backend on a `distributed` cluster: `--scheduler tcp://host:8786`, or with
   no address a LocalCluster on this machine (`--jobs` workers, one thread each). Extra: `[dask]`.
-- `ray`: joblib's Ray backend on the running Ray cluster (`ray.init(address="auto")` when one is
-  up, else a local one). Extra: `[ray]`.
+- `ray`: Ray tasks (one CPU each, a GPU share by the runner's packing where the cluster has GPUs)
+  on the cluster at $RAY_ADDRESS, else on a local one started for the run. Extra: `[ray]`.
 - `slurm`: a submitit job array, one task per job; partition, time limit, GPUs per job and array
   parallelism from flags or `--slurm-config FILE` (YAML with the same keys). Extra: `[slurm]`.
 Every worker must see the results directory on a shared filesystem and have DebiasBench installed.
@@ -61,17 +61,29 @@ def joblib_calls(fn: Callable[..., Any], calls: list[tuple], backend: str, worke
             if not scheduler:
                 cluster.close()
         return
-    if backend == "ray":
-        ray = _need("ray", "ray", "ray")
-        from ray.util.joblib import register_ray
-
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
-        register_ray()
-        with parallel_backend("ray"):
-            yield from Parallel(n_jobs=-1, return_as="generator_unordered")(tasks)
-        return
     raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+
+
+def ray_calls(fn: Callable[..., list[dict[str, Any]]], calls: list[tuple], gpu_fraction: float) -> Iterator[list[dict[str, Any]]]:
+    """fn(*call) for every call as Ray tasks (one CPU each, and `gpu_fraction` of a GPU where the
+    cluster has GPUs), yielded as they finish. A task whose worker died yields its jobs as `lost`:
+    their claims expire and the runner retries them."""
+    ray = _need("ray", "ray", "ray")
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    task = ray.remote(num_cpus=1, num_gpus=gpu_fraction if gpus else 0, max_retries=0)(fn)
+    jobs_of = {}
+    for call in calls:
+        jobs_of[task.remote(*call)] = [job.id for job in call[0]]
+    pending = list(jobs_of)
+    while pending:
+        (done,), pending = ray.wait(pending, num_returns=1)
+        try:
+            yield ray.get(done)
+        except Exception as e:  # the worker or its node died: retried through the claims
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            yield [{"id": job_id, "status": "lost", "reason": reason} for job_id in jobs_of[done]]
 
 
 def slurm_options(flags: dict[str, Any], config: str | None) -> dict[str, Any]:

@@ -37,17 +37,39 @@ def max_attempts() -> int:
 
 
 def read_claim(path: Path) -> dict[str, Any] | None:
-    """The claim's content, or None when there is none (or it vanished while being read)."""
+    """The claim's content, or None when there is none (or it vanished while being read).
+
+    Claims are written whole (hard link or rename), so one that cannot be read or lacks a
+    heartbeat was damaged (a zero-byte file, a full disk): it stands for an owner that beat last
+    when the file last changed, with this process's ttl, so it goes stale like any dead worker's
+    claim and is taken over instead of being waited for forever."""
     try:
         with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
+            claim = json.load(f)
+        if isinstance(claim, dict) and isinstance(claim.get("heartbeat"), (int, float)) and claim.get("owner"):
+            return claim
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, ValueError):
+        pass
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:  # gone, or its folder is
+        return None
+    return {"owner": f"unreadable-{changed}", "host": "?", "pid": None, "heartbeat": changed / 1e9, "ttl": claim_ttl(),
+            "attempt": 1, "history": [], "unreadable": True}
 
 
 def is_stale(claim: dict[str, Any], now: float | None = None) -> bool:
     """No heartbeat for longer than the ttl its holder wrote into it (else this process's ttl)."""
     return (now or time.time()) - float(claim.get("heartbeat", 0)) > float(claim.get("ttl", claim_ttl()))
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:
+        return False
 
 
 def _write_new(path: Path, content: dict[str, Any]) -> bool:
@@ -105,11 +127,16 @@ class Claim:
                 continue  # a passing filesystem error: try again at the next beat
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the claim if it is still ours."""
+        """Stop the heartbeat and delete the claim if it is still ours. Never raises: a claim that
+        cannot be deleted (the directory stopped taking writes) goes stale and the next run
+        clears it."""
         self._stop.set()
         self._thread.join(timeout=5)
-        if self.still_ours():
-            self.path.unlink(missing_ok=True)
+        try:
+            if self.still_ours():
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
@@ -132,6 +159,9 @@ def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
         try:
             os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
+            if _older_than(marker, claim_ttl()):  # its runner died mid-takeover: clear the way and try again
+                marker.unlink(missing_ok=True)
+                continue
             return None, holder
         try:
             current = read_claim(path)
@@ -140,10 +170,11 @@ def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
                     continue
                 return None, current  # its holder woke up, or another runner took it over first
             content["attempt"] = int(holder.get("attempt", 1)) + 1
+            idle, ttl = now - float(holder["heartbeat"]), float(holder.get("ttl", claim_ttl()))
+            reason = (f"claim file unreadable, unchanged for {idle:.0f} s (ttl {ttl:.0f} s)" if holder.get("unreadable")
+                      else f"worker stopped: no heartbeat for {idle:.0f} s (claim ttl {ttl:.0f} s)")
             content["history"] = [*holder.get("history", []), {
-                "attempt": int(holder.get("attempt", 1)), "host": holder.get("host"), "pid": holder.get("pid"),
-                "reason": f"worker stopped: no heartbeat for {now - float(holder.get('heartbeat', 0)):.0f} s "
-                          f"(claim ttl {float(holder.get('ttl', claim_ttl())):.0f} s)"}]
+                "attempt": int(holder.get("attempt", 1)), "host": holder.get("host"), "pid": holder.get("pid"), "reason": reason}]
             _replace(path, content)
             return Claim(path, content), None
         finally:

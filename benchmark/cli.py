@@ -11,6 +11,7 @@ Every bad input ends in one line `error: ...` that says what is wrong and how to
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -85,6 +86,12 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="PyTorch CPU threads per job (default: $DEBIASBENCH_THREADS, else the cores idle when each job starts, "
+                        "at most its share of a local pool; fix it for bit-identical reruns of convolutional models)")
+    p.add_argument("--repair", action="store_true",
+                   help="move unusable stored results and failures (unreadable, or missing fields) to RESULTS/quarantine/ "
+                        "and run their jobs again")
     return p
 
 
@@ -121,6 +128,20 @@ def _given(argv: list[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 
+def check_run_flags(args: argparse.Namespace) -> None:
+    """The run's numeric flags, before anything is built: one error line for a value out of range."""
+    from benchmark.validate import check_count, check_seeds
+
+    for flag, value, low in (("--jobs", args.jobs, 1), ("--log-every", args.log_every, 1), ("--seeds-together", args.seeds_together, 1),
+                             ("--threads", args.threads, 1),
+                             ("--slurm-time-min", args.slurm_time_min, 1), ("--slurm-gpus-per-job", args.slurm_gpus_per_job, 0),
+                             ("--slurm-array-parallelism", args.slurm_array_parallelism, 1)):
+        check_count(flag, value, low)
+    if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
+        raise BenchError(f"--checkpoint-minutes must be a finite number >= 0, got {args.checkpoint_minutes}")
+    check_seeds(args.seeds)
+
+
 def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
@@ -128,14 +149,20 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.report import build_table, render
     from benchmark.runner import expected_vs_found, run_grid, runtime_options
     from benchmark.store import Store
+    from benchmark.threads import requested_threads
+    from benchmark.validate import check_config_file
 
     args = run_parser().parse_args(argv)
+    check_run_flags(args)
     if args.weights:
         os.environ["DEBIASBENCH_WEIGHTS"] = str(Path(args.weights).resolve())  # read by methods.models; workers inherit it
     if args.list:
         print(list_registry())
         return 0
     user = load_yaml(Path(args.config)) if args.config else {}
+    if user:
+        datasets_pkg, methods_pkg = project_packages()
+        check_config_file(user, args.config, methods_pkg.METHODS, datasets_pkg.DATASETS)
     if args.paper:
         from benchmark.paper import load_paper, paper_jobs
 
@@ -156,11 +183,12 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)
-    if args.seeds_together < 1:
-        raise BenchError(f"--seeds-together must be 1 or more, got {args.seeds_together}")
     store = Store(args.results_dir)
+    for moved in store.require_usable(args.repair):
+        print(f"repair: moved an unusable stored file to {moved}", file=sys.stderr)
     runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
-                              data_placement=args.data_placement, cuda_graphs=args.cuda_graphs)
+                              data_placement=args.data_placement, cuda_graphs=args.cuda_graphs,
+                              threads=requested_threads(args.threads))
     progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
     slurm = None
     if args.backend == "slurm":
@@ -227,10 +255,16 @@ def cmd_report(argv: list[str]) -> int:
 def cmd_status(argv: list[str]) -> int:
     from benchmark.status import status_text
 
-    p = ArgumentParser(prog="run_bench.py status", description="Done / running / failed / pending jobs of a results directory.")
+    p = ArgumentParser(prog="run_bench.py status", description="Done / running / failed / pending jobs of a results directory.",
+                       allow_abbrev=False)
     p.add_argument("results_dir")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="PyTorch CPU threads per job (default: $DEBIASBENCH_THREADS, else the cores idle when each job starts, "
+                        "at most its share of a local pool; fix it for bit-identical reruns of convolutional models)")
+    p.add_argument("--repair", action="store_true",
+                   help="move unusable stored results and failures to RESULTS/quarantine/ (their jobs then run again)")
     args = p.parse_args(argv)
-    print(status_text(args.results_dir))
+    print(status_text(args.results_dir, args.repair))
     return 0
 
 
@@ -260,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:  # a file we had to read or write, past every more specific check
+        print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''} (check that path and rerun; finished jobs are stored)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; rerun the same command to resume the rest", file=sys.stderr)
         return 130

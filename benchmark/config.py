@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from benchmark.errors import BenchError
+from benchmark.validate import merge_checked
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
 BUDGETS = ("quick", "paper")
@@ -95,7 +96,8 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
         nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))
         hp = deep_merge(hp, per_ratio[nearest])
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
-    return deep_merge(hp, ((user or {}).get("methods") or {}).get(method, {}))
+    override = ((user or {}).get("methods") or {}).get(method)
+    return hp if override is None else merge_checked(hp, override, f"--config methods.{method}: {method}")
 
 
 def parse_value(text: str) -> Any:

@@ -7,8 +7,11 @@ there. Nothing in a step waits on the host: logs accumulate on the device and ar
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import random
+import sys
 import time
 import uuid
 from contextlib import nullcontext
@@ -28,6 +31,7 @@ from datasets.base import BiasedData
 from methods.base import Batch, Method, Stage
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+STATE_KEYS = ("position", "models", "optimizers", "schedulers", "scaler", "method", "sampler", "rng", "result")
 
 
 class Interrupted(Exception):
@@ -224,7 +228,10 @@ class Harness:
 
     # ----- checkpoints ------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
-        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "random": random.getstate(),
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        numpy_state = {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+        state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "random": random.getstate(),
                  "sampler": self.generator.get_state()}
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -232,7 +239,8 @@ class Harness:
 
     def _set_rng_state(self, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["torch"].cpu())
-        np.random.set_state(state["numpy"])
+        n = state["numpy"]
+        np.random.set_state((n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
         random.setstate(state["random"])
         self.generator.set_state(state["sampler"].cpu())
         if "cuda" in state:
@@ -250,7 +258,8 @@ class Harness:
             "method": m.extra_state(),
             "sampler": self.sampler.state_dict() if self.sampler else None,
             "rng": self._rng_state(),
-            "result": self.result,
+            "result": {**dataclasses.asdict(self.result),
+                       "artifacts": {k: torch.from_numpy(v) for k, v in self.result.artifacts.items()}},
             "best": self.best,
         }
 
@@ -280,10 +289,9 @@ class Harness:
         m.load_extra_state(state["method"])
         self._set_rng_state(state["rng"])
         self.position = state["position"]
-        self.result = state["result"]
+        result = state["result"]
+        self.result = RunResult(**{**result, "artifacts": {k: v.cpu().numpy() for k, v in result["artifacts"].items()}})
         self.best = state.get("best")
-        for name, default in (("diagnostics", {}), ("artifacts", {}), ("reused_stages", [])):  # older checkpoints
-            self.result.__dict__.setdefault(name, default)
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The job's own checkpoint if it has one, else the latest shared stage another job saved."""
@@ -304,12 +312,27 @@ class Harness:
         return None
 
     def _read(self, path: Path | None) -> dict[str, Any] | None:
+        """A saved state, loaded as tensors and plain values only (`weights_only`: a file in a shared
+        results directory never runs code). A file that does not load so, or lacks a state's parts
+        (cut short by a kill, another format, planted), is logged, deleted and ignored: the job
+        starts that part over."""
         if path is None or not path.exists():
             return None
         try:
-            return torch.load(path, map_location=self.device, weights_only=False)
-        except Exception:  # a file cut short by a kill: start over
-            return None
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+            if not missing:
+                return state
+            reason = f"not a saved state (it lacks {', '.join(missing)})"
+        except pickle.UnpicklingError:
+            reason = "it holds objects other than tensors and plain values (an older DebiasBench's file, or planted)"
+        except Exception as e:  # cut short by a kill, or not a torch file at all
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        self._log({"event": "checkpoint_dropped", "path": str(path), "reason": reason})
+        print(f"warning: ignored and deleted the unreadable saved state {path}: {reason}; that part of the job runs again",
+              file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
 
     def _shared_path(self, index: int) -> Path | None:
         name = self.stages[index].name

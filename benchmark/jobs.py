@@ -9,19 +9,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.config import (
-    CONFIG_ROOT,
-    dataset_config,
-    has_path,
-    method_hparams,
-    set_combinations,
-    set_path,
-)
+from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations
 from benchmark.errors import BenchError
+from benchmark.imports import project_packages
+from benchmark.validate import check_option, check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
 
 
 def canonical(obj: Any) -> str:
@@ -42,10 +38,16 @@ def complete_hparams(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return {**hparams, "method": {**neutral_defaults(method), **hparams.get("method", {})}}
 
 
+def file_stem(text: str) -> str:
+    """`text` as one file name: every character other than letters, digits, '.', '_', '-' becomes
+    '_', and it cannot start with a dot, so a string read from a stored result never names a path."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".") or "_"
+
+
 def stored_name(job: dict[str, Any]) -> str:
     """A job's file-name stem in the store (jobs/, failed/, logs/, ...) from its description
     (`Job.describe()`, the "job" entry of a stored record): method_dataset_c<pct>_s<seed>_<id>."""
-    return f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}"
+    return file_stem(f"{job['method']}_{job['dataset']}_c{float(job['conflict_pct']):g}_s{job['seed']}_{job['id']}")
 
 
 @dataclass(frozen=True)
@@ -106,23 +108,23 @@ class Job:
 
 
 def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str, Any],
-                point: dict[str, Any], used: set[str]) -> None:
+                point: dict[str, Any], used: set[str], option_types: dict[str, Any]) -> None:
+    """Apply one grid point's --set values that concern this (method, dataset), each checked."""
     for key, value in point.items():
         head, _, rest = key.partition(".")
         if rest and method_config_exists(head):
             if head == method:
-                if not has_path(hp, rest):
-                    raise BenchError(f"--set {key}: method {method} has no hyperparameter {rest!r}; see configs/methods/{method}.yaml")
-                set_path(hp, rest, value)
+                set_checked(hp, rest, value, f"--set {key}: method {method}")
                 used.add(key)
         elif rest and dataset_config_exists(head):
             if head == dataset:
-                if rest not in options:
-                    raise BenchError(f"--set {key}: dataset {dataset} has no option {rest!r}; its options: {', '.join(sorted(options)) or 'none'}")
-                options[rest] = value
+                if rest not in option_types:
+                    raise BenchError(f"--set {key}: dataset {dataset} has no option {rest!r}{did_you_mean(rest, option_types)}; "
+                                     f"its options: {', '.join(sorted(option_types)) or 'none'}")
+                options[rest] = check_option(dataset, rest, value, option_types[rest])
                 used.add(key)
-        elif has_path(hp, key):
-            set_path(hp, key, value)
+        elif declares(hp, key):
+            set_checked(hp, key, value, "--set")
             used.add(key)
 
 
@@ -152,7 +154,9 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
     """
     jobs: list[Job] = []
+    check_seeds(seeds)
     used: set[str] = set()
+    known: set[str] = set()  # every key the grid's methods and datasets declare (for "did you mean")
     points = set_combinations(sets or [])
     for dataset in datasets:
         dcfg = dataset_config(dataset)
@@ -161,22 +165,29 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
             raise BenchError(f"dataset {dataset} declares no standard conflict_pcts: pass --conflict-pcts")
         for pct in pcts:
             check_conflict_pct(dataset, float(pct), dcfg)
-        base_options = {**dcfg["options"], **(((user or {}).get("datasets") or {}).get(dataset) or {})}
+        loader = project_packages()[0].DATASETS[dataset].loader
+        types = option_types(loader)
+        base_options = check_options(dataset, dcfg["options"], loader, f"configs/datasets/{dataset}.yaml")
+        base_options.update(check_options(dataset, ((user or {}).get("datasets") or {}).get(dataset) or {}, loader,
+                                          f"--config datasets.{dataset}"))
         for method in methods:
             per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct)) for pct in pcts}
+            known.update(key for hp in per_pct.values() for key in leaves(hp))
+            known.update(f"{dataset}.{option}" for option in types)
             for point in points:
                 for pct in pcts:
                     hp = copy.deepcopy(per_pct[float(pct)])
                     options = dict(base_options)
-                    _apply_sets(method, dataset, hp, options, point, used)
+                    _apply_sets(method, dataset, hp, options, point, used, types)
+                    hp = check_tree(hp, method)
                     for seed in seeds:
                         payload = canonical({"method": hp, "dataset": options})
                         jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))
     unused = [k for k, _ in (sets or []) if k not in used]
     if unused:
         raise BenchError(
-            f"--set {unused[0]}: no selected method has a hyperparameter {unused[0]!r} and it names no dataset option; "
-            f"see configs/methods/*.yaml for method keys (<method>.<key> sets one method's), or write <dataset>.<option>"
+            f"--set {unused[0]}: no selected method has a hyperparameter {unused[0]!r} and it names no dataset option"
+            f"{did_you_mean(unused[0], known)}; see configs/methods/*.yaml for method keys (<method>.<key> sets one method's), or write <dataset>.<option>"
         )
     unique: dict[str, Job] = {}
     for job in jobs:

@@ -94,7 +94,7 @@ def load_paper(name: str) -> PaperTable:
     from benchmark.imports import project_packages
 
     path = PAPER_DIR / f"{name}.yaml"
-    if not path.is_file():
+    if name not in available():  # a name, never a path: nothing outside configs/paper/ is read
         raise BenchError(f"unknown paper table {name!r}; available: {', '.join(available())} (run_bench.py --list)")
     cfg = load_yaml(path)
     where = f"configs/paper/{name}.yaml"

@@ -3,6 +3,7 @@
     python run_bench.py perf [--device cpu|cuda] [--quick]            against the official pipelines (benchmark/perf_official.py)
     python run_bench.py perf --bare [--device cpu|cuda] [--quick] [--steps N]        this file
     python run_bench.py perf --images [--device cpu|cuda] [--quick] [--sizes 32 224]   (benchmark/perf_images.py)
+    python run_bench.py perf --threads [--quick]      CPU threads alone and under load (benchmark/perf_threads.py)
 
 Both loops train the official Colored MNIST ERM model (LfF's MLP, Adam 1e-3, batch 256) on the
 same uint8 Colored MNIST tensors on the same device, from the same initial weights and for the
@@ -71,6 +72,10 @@ def harness_loop(data, device: torch.device, steps: int, state: dict) -> tuple[f
 
 
 def main(argv: list[str]) -> int:
+    if "--threads" in argv:
+        from benchmark.perf_threads import main as threads_main
+
+        return threads_main([a for a in argv if a != "--threads"])
     if "--images" in argv:
         from benchmark.perf_images import main as images_main
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchError
-from benchmark.jobs import stored_name
+from benchmark.jobs import file_stem, stored_name
 from benchmark.report import variant_labels
 from benchmark.selection import entry_metrics, require_rule
 
@@ -46,9 +47,10 @@ def _pyplot():
 
 def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(stem)  # built from stored dataset and method names: never a path
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     for path in paths:
-        tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
         fig.savefig(tmp, dpi=200, bbox_inches="tight")
         tmp.replace(path)
     return paths

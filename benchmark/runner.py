@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.backends import BACKENDS, joblib_calls, slurm_calls
+from benchmark.backends import BACKENDS, joblib_calls, ray_calls, slurm_calls
 from benchmark.claims import Claim, claim_ttl, is_stale, max_attempts, read_claim, try_claim
 from benchmark.config import dataset_config
 from benchmark.environment import environment
@@ -27,7 +27,8 @@ from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_toget
 from benchmark.imports import project_packages
 from benchmark.jobs import Job, canonical
 from benchmark.selection import select_all
-from benchmark.store import Store
+from benchmark.store import Store, StoreUnwritable
+from benchmark.threads import available_cores, use_threads
 
 
 
@@ -79,6 +80,7 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
     runs a lone job as it would run alone) and store each one's result or failure; one status
     per job, in order."""
     store = Store(results_dir, create=False)
+    use_threads(runtime.get("threads"), runtime.get("thread_share"))
     outs: dict[str, dict[str, Any]] = {}
     claims: list[tuple[Job, Claim]] = []
     try:
@@ -116,6 +118,9 @@ def _claim(job: Job, store: Store) -> tuple[dict[str, Any] | None, Claim | None]
     try:
         claim, holder = try_claim(store.claim_path(job))
     except OSError as e:
+        stop = store.unwritable(e)
+        if stop is not None:
+            raise stop from None
         return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}, None
     if claim is None:
         return {"id": job.id, "status": "elsewhere", "holder": holder}, None
@@ -180,12 +185,25 @@ def _store(job: Job, store: Store, claim: Claim, harness: Harness, data: Any, wa
 
 def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
     """Store a job's failure: a BenchError's own line, else the exception's first line and traceback
-    (any crash fails this job only; the grid goes on)."""
+    (any crash fails this job only; the grid goes on). When the failure cannot be stored either,
+    the job still counts as failed, unless the results directory itself stopped taking writes:
+    then the run stops (StoreUnwritable) and a rerun resumes."""
+    if isinstance(error, StoreUnwritable):
+        raise error
+    if isinstance(error, OSError) and store.unwritable(error) is not None:
+        raise store.unwritable(error) from None
     if isinstance(error, BenchError):
-        store.write_failure(job, str(error))
-        return {"id": job.id, "status": "failed", "reason": str(error)}
-    reason = f"{type(error).__name__}: {error}".splitlines()[0]
-    store.write_failure(job, reason, "".join(traceback.format_exception(error)))
+        reason, detail = str(error), ""
+    else:
+        reason = (f"{type(error).__name__}: {error}".splitlines() or [type(error).__name__])[0]
+        detail = "".join(traceback.format_exception(error))
+    try:
+        store.write_failure(job, reason, detail)
+    except (OSError, ValueError, TypeError) as e:
+        stop = store.unwritable(e) if isinstance(e, OSError) else None
+        if stop is not None:
+            raise stop from None
+        reason += f" (and its failure could not be stored: {e})"
     return {"id": job.id, "status": "failed", "reason": reason}
 
 
@@ -201,20 +219,21 @@ def jobs_per_gpu(jobs: list[Job]) -> int:
     return min((JOBS_PER_GPU.get(kind, 1) for kind in kinds), default=1)
 
 
-def _local_workers(n_jobs: int | None, device: str, per_gpu: int = 1) -> tuple[int, list[str]]:
+def _local_workers(n_jobs: int | None, device: str, per_gpu: int = 1, threads: int | None = None) -> tuple[int, list[str]]:
     """How many workers, and the device each job slot uses (round-robin over visible GPUs): by
-    default `per_gpu` workers per visible GPU, else half the CPU cores."""
+    default `per_gpu` workers per visible GPU; on the CPU half the cores, and never more workers
+    than cores (or than cores / --threads), so that workers x threads never oversubscribe them."""
     if device in ("auto", "cuda") and torch.cuda.is_available():
         gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
         return (n_jobs or per_gpu * len(gpus)), gpus
     cpu = resolve_device(device) if device != "auto" else torch.device("cpu")
-    return (n_jobs or max(1, (os.cpu_count() or 1) // 2)), [str(cpu)]
+    cores = available_cores()
+    most = max(1, cores // (threads or 1))
+    return min(n_jobs or max(1, cores // max(2, threads or 1)), most), [str(cpu)]
 
 
-def _run_in_worker(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_root: str | None, threads: int) -> list[dict[str, Any]]:
-    """A worker's entry point: one job, or seeds of one job run together (threads 0: keep the worker's own setting)."""
-    if threads > 0:
-        torch.set_num_threads(threads)
+def _run_in_worker(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_root: str | None) -> list[dict[str, Any]]:
+    """A worker's entry point: one job, or seeds of one job run together."""
     return run_jobs(jobs, results_dir, runtime, data_root)
 
 
@@ -234,7 +253,13 @@ def preflight(jobs: list[Job], data_root: str | None) -> None:
     for job in jobs:
         if job.dataset not in seen:
             seen.add(job.dataset)
-            _load_data(job.dataset, job.conflict_pct, data_root, canonical(job.hparams["dataset"]))
+            try:
+                _load_data(job.dataset, job.conflict_pct, data_root, canonical(job.hparams["dataset"]))
+            except BenchError:
+                raise
+            except Exception as e:  # a loader's own crash on odd input: still one line, before anything trains
+                raise BenchError(f"cannot load {job.dataset} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                                 f"check its options in configs/datasets/{job.dataset}.yaml and your --set/--config values") from None
 
 
 def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
@@ -252,7 +277,11 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     pending = [j for j in jobs if not store.is_done(j)]
     preflight(pending, data_root)
-    store.write_grid(jobs)
+    try:
+        store.write_grid(jobs)
+        store.clean(older_than=claim_ttl())  # what killed runs left: temp files, claims of finished jobs
+    except OSError as e:
+        raise store.unwritable(e) or BenchError(f"cannot write to {store.root} ({e.strerror}: {e.filename})") from None
     if announce:
         print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
               file=sys.stderr)
@@ -289,14 +318,27 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
                 account(job, out)
     else:
         remote = backend in ("ray", "slurm") or (backend == "dask" and scheduler)
-        workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending))
-        threads = 0 if remote else (max(1, (os.cpu_count() or 1) // workers) if devices[0] == "cpu" else 1)
+        workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending),
+                                          runtime.get("threads"))
+        if n_jobs and workers < n_jobs and announce:
+            print(f"--jobs {n_jobs}: running {workers} at a time, as this machine has {available_cores()} CPU cores "
+                  "(more would slow every job down)", file=sys.stderr)
+        # each worker's share of the cores for its threads: a Ray task holds one CPU; other remote
+        # workers take what is idle on their machine; a local pool splits this machine's
+        if backend == "ray":
+            share = 1
+        elif remote:
+            share = None
+        else:
+            share = max(1, available_cores() // workers) if devices[0] == "cpu" else 1
         calls = [(group, str(store.root), {**runtime, "device": runtime.get("device", "auto") if remote else devices[i % len(devices)],
-                                           "progress": False}, data_root, threads)
+                                           "progress": False, "thread_share": share}, data_root)
                  for i, group in enumerate(groups)]
         by_id = {j.id: j for j in pending}
         if backend == "slurm":
             outputs = slurm_calls(_run_in_worker, calls, store.root / "slurm", slurm or {})
+        elif backend == "ray":
+            outputs = ray_calls(_run_in_worker, calls, 1 / jobs_per_gpu(pending))
         else:
             outputs = joblib_calls(_run_in_worker, calls, backend, workers, scheduler)
         for outs in outputs:

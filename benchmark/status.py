@@ -16,17 +16,23 @@ from benchmark.store import Store
 STATES = ("done", "running", "stalled", "failed", "pending")
 
 
-def status_text(results_dir: str | Path) -> str:
+def status_text(results_dir: str | Path, repair: bool = False) -> str:
+    """The status table; unusable stored files are listed (or, with `repair`, moved to quarantine/)."""
     root = Path(results_dir)
     if not root.is_dir():
         raise BenchError(f"{root} does not exist: pass the --results-dir of a run")
     store = Store(root, create=False)
+    unusable = store.unusable()
+    notes = [f"unusable: {path}: {problem} (--repair moves it to {root / 'quarantine'} and its job runs again)"
+             for path, problem in unusable]
+    if repair:
+        notes = [f"repair: moved an unusable stored file to {moved}" for moved in store.quarantine([p for p, _ in unusable])]
     state: dict[str, str] = {}
     about: dict[str, tuple[str, str]] = {}
     for name, job in store.grid_jobs().items():
         state[name], about[name] = "pending", (job["method"], job["dataset"])
     failures = {}
-    for rec in store.failures():
+    for rec in store.failures(skip_unusable=True):
         name = stored_name(rec["job"])
         state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
         failures[name] = rec["reason"]
@@ -34,11 +40,11 @@ def status_text(results_dir: str | Path) -> str:
         name = claim["name"]
         state[name] = "stalled" if is_stale(claim) else "running"
         about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
-    for rec in store.results():
+    for rec in store.results(skip_unusable=True):
         name = stored_name(rec["job"])
         state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
     if not state:
-        return f"{root}: no jobs recorded yet"
+        return "\n".join([f"{root}: no jobs recorded yet", *notes])
     counts: dict[tuple[str, str], Counter] = {}
     for name, s in state.items():
         counts.setdefault(about[name], Counter())[s] += 1
@@ -51,4 +57,4 @@ def status_text(results_dir: str | Path) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     for name in sorted(n for n, s in state.items() if s == "failed"):
         lines.append(f"failed: {name}: {failures[name]}")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)

@@ -17,30 +17,93 @@ flight (and those resume from their checkpoints) and never leaves a half-written
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
+import shutil
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.errors import BenchError
-from benchmark.jobs import Job
+from benchmark.jobs import Job, stored_name
+
+# What every stored result and failure must hold (what reports, plots and status read): a file
+# without it is unusable, named in one error line, and moved aside by --repair.
+RESULT_FIELDS: dict[str, type] = {"job": dict, "metrics": dict, "curve": list, "group_total": dict,
+                                  "aligned_groups": list, "group_shape": list}
+FAILURE_FIELDS: dict[str, type] = {"job": dict, "reason": str}
+JOB_FIELDS: dict[str, type | tuple[type, ...]] = {"id": str, "method": str, "dataset": str, "conflict_pct": (int, float),
+                                                  "seed": int, "budget": str, "hparams": dict}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+KINDS = {"jobs": "result", "failed": "failure", "grids": "grid"}
+STORE_DIRS = ("jobs", "failed", "logs", "checkpoints", "artifacts", "shared", "claims", "grids", "plots")
+
+
+def is_temp(name: str) -> bool:
+    """Our temp files: dot-named, with .tmp, .new or .takeover. in the name (see their writers)."""
+    return name.startswith(".") and (".tmp" in name or name.endswith(".new") or ".takeover." in name)
+
+
+class StoreUnwritable(BenchError):
+    """The results directory itself cannot be written any more: the run stops (a rerun resumes)."""
+
+
+def json_safe(obj: Any) -> Any:
+    """`obj` with every non-finite float written as a string ("nan", "inf"), so a failure record
+    of a job whose settings or losses hold one can always be stored."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a temp file beside `path` and move it into place: a reader sees the old file
+    or the new one, never half of one. Created like any file of the process (0666 less the umask,
+    as logs are), so other users' workers can read a shared store."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the store
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def record_problem(record: Any, kind: str, path: Path) -> str | None:
+    """Why a stored result (`kind` "jobs"), failure ("failed") or grid ("grids") cannot be used, or None."""
+    if kind == "grids":
+        ok = isinstance(record, list) and all(isinstance(j, dict) and all(isinstance(j.get(k), str) for k in ("name", "method", "dataset"))
+                                               for j in record)
+        return None if ok else "it is not a list of jobs (name, method, dataset)"
+    fields = RESULT_FIELDS if kind == "jobs" else FAILURE_FIELDS
+    if not isinstance(record, dict):
+        return "it is not a JSON object"
+    for key, kinds in fields.items():
+        if not isinstance(record.get(key), kinds):
+            return f"it has no `{key}`" if key not in record else f"its `{key}` is not a {kinds.__name__}"
+    job = record["job"]
+    for key, kinds in JOB_FIELDS.items():
+        if not isinstance(job.get(key), kinds) or isinstance(job.get(key), bool):
+            return f"its job has no valid `{key}`"
+    for key in ("method", "dataset", "id"):
+        if not NAME.fullmatch(job[key]):
+            return f"its job's {key} {job[key][:40]!r} is not a name"
+    if kind == "jobs" and not isinstance((record["metrics"].get("last") or {}).get("test"), dict):
+        return "it has no test metrics of the final model (`metrics.last.test`)"
+    if path.stem != stored_name(job):
+        return f"its file name does not match its job (expected {stored_name(job)}.json)"
+    return None
 
 
 class Store:
@@ -50,12 +113,24 @@ class Store:
             self.check_writable()
 
     def check_writable(self) -> None:
+        """One clear error when the results directory cannot be created or written."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test"):
-                pass
+            probe = self.root / f".write-test.{uuid.uuid4().hex}.tmp"
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            probe.unlink()
         except OSError as e:
             raise BenchError(f"results directory {self.root} is not writable ({e.strerror}): choose another with --results-dir") from None
+
+    def unwritable(self, error: OSError) -> StoreUnwritable | None:
+        """The error that stops a run when a failed write came from the results directory itself
+        no longer taking writes (else None: a passing problem of one file)."""
+        try:
+            self.check_writable()
+        except BenchError:
+            return StoreUnwritable(f"results directory {self.root} stopped taking writes ({error.strerror or error}): "
+                                   "free space or fix its permissions, then rerun the same command to resume")
+        return None
 
     def result_path(self, job: Job) -> Path:
         return self.root / "jobs" / f"{job.name}.json"
@@ -117,11 +192,12 @@ class Store:
     def grid_jobs(self) -> dict[str, dict[str, Any]]:
         """Job name -> description, over every recorded grid."""
         out: dict[str, dict[str, Any]] = {}
-        for grid in self._read_dir("grids"):
+        for grid in self._read_dir("grids", skip_unusable=True):
             out.update({j["name"]: j for j in grid})
         return out
 
     def is_done(self, job: Job) -> bool:
+        """Whether the job's result file exists (`unusable` and --repair deal with broken ones)."""
         return self.result_path(job).exists()
 
     def write_result(self, job: Job, record: dict[str, Any]) -> None:
@@ -130,10 +206,10 @@ class Store:
             stale.unlink(missing_ok=True)
 
     def write_failure(self, job: Job, reason: str, detail: str = "") -> None:
-        write_json_atomic(self.failure_path(job), {
+        write_json_atomic(self.failure_path(job), json_safe({
             "job": job.describe(), "status": "failed", "reason": reason, "detail": detail,
             "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        }))
 
     def logger(self, job: Job) -> Callable[[dict[str, Any]], None]:
         path = self.log_path(job)
@@ -145,19 +221,87 @@ class Store:
 
         return log
 
-    def _read_dir(self, sub: str) -> list[dict[str, Any]]:
+    def _read(self, path: Path, kind: str) -> tuple[dict[str, Any] | None, str | None]:
+        """(record, None) for a usable stored file, else (None, why not)."""
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except OSError as e:
+            return None, f"it cannot be read ({e.strerror})"
+        except ValueError as e:
+            return None, f"it is not valid JSON ({e})"
+        problem = record_problem(record, kind, path)
+        return (None, problem) if problem else (record, None)
+
+    def _read_dir(self, sub: str, skip_unusable: bool = False) -> list[dict[str, Any]]:
         out = []
         for path in sorted((self.root / sub).glob("*.json")):
-            try:
-                with open(path) as f:
-                    out.append(json.load(f))
-            except (OSError, json.JSONDecodeError) as e:
-                raise BenchError(f"cannot read stored result {path}: {e}; delete it to rerun that job") from None
+            record, problem = self._read(path, sub)
+            if problem and skip_unusable:
+                continue
+            if problem:
+                raise BenchError(f"stored {KINDS[sub]} {path} is unusable: {problem}; "
+                                 f"`run_bench.py status {self.root} --repair` moves it to {self.root / 'quarantine'} "
+                                 "(its job then runs again)")
+            out.append(record)
         return out
 
-    def results(self) -> list[dict[str, Any]]:
-        """Every finished job's record."""
-        return self._read_dir("jobs")
+    def results(self, skip_unusable: bool = False) -> list[dict[str, Any]]:
+        """Every finished job's record (an unusable file is an error, or skipped)."""
+        return self._read_dir("jobs", skip_unusable)
 
-    def failures(self) -> list[dict[str, Any]]:
-        return self._read_dir("failed")
+    def failures(self, skip_unusable: bool = False) -> list[dict[str, Any]]:
+        return self._read_dir("failed", skip_unusable)
+
+    def unusable(self) -> list[tuple[Path, str]]:
+        """Every stored result or failure that cannot be used, with why."""
+        bad = []
+        for sub in ("jobs", "failed", "grids"):
+            for path in sorted((self.root / sub).glob("*.json")):
+                problem = self._read(path, sub)[1]
+                if problem:
+                    bad.append((path, problem))
+        return bad
+
+    def require_usable(self, repair: bool) -> list[Path]:
+        """Before a run: one clear error naming an unusable stored file, or with `repair` every such
+        file moved to quarantine/ (their jobs then run again); returns where they went."""
+        bad = self.unusable()
+        if bad and not repair:
+            path, problem = bad[0]
+            more = f" ({len(bad) - 1} more like it)" if len(bad) > 1 else ""
+            raise BenchError(f"stored file {path} is unusable: {problem}{more}; add --repair to move such files to "
+                             f"{self.root / 'quarantine'} and run their jobs again")
+        return self.quarantine([path for path, _ in bad])
+
+    def quarantine(self, paths: list[Path]) -> list[Path]:
+        """Move files aside into quarantine/<their folder>/ (never deleted: look, then delete them)."""
+        moved = []
+        for path in paths:
+            target = self.root / "quarantine" / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            while target.exists():
+                target = target.with_name(f"{target.stem}.{uuid.uuid4().hex[:6]}{target.suffix}")
+            shutil.move(str(path), target)
+            moved.append(target)
+        return moved
+
+    def clean(self, older_than: float) -> list[Path]:
+        """Remove what killed writes and finished jobs leave behind: our temp files (dot-named)
+        untouched for `older_than` seconds (younger ones may be a live writer's), and the claims
+        of jobs whose result is stored. Returns what was removed."""
+        now = time.time()
+        removed = []
+        for folder in (self.root, *(self.root / sub for sub in STORE_DIRS)):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                try:
+                    stale = path.is_file() and is_temp(path.name) and now - path.stat().st_mtime > older_than
+                    done_claim = folder.name == "claims" and path.suffix == ".json" and (self.root / "jobs" / path.name).exists()
+                    if stale or done_claim:
+                        path.unlink()
+                        removed.append(path)
+                except FileNotFoundError:
+                    continue  # removed meanwhile by its owner
+        return removed

@@ -23,7 +23,7 @@ from PIL import Image
 from benchmark.errors import BenchError
 from datasets.base import BiasedData, register_dataset
 from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
-from datasets.storage import data_root
+from datasets.storage import data_root, inside
 
 TARGET, BIAS = "Blond_Hair", "Male"
 
@@ -76,16 +76,16 @@ def load_celeba(root: Path | None, conflict_pct: float, folder: str = "celeba", 
     if base is None:
         raise BenchError(f"celeba needs the CelebA images: put torchvision's CelebA folder at <data root>/{folder} "
                          "and pass --data-root (see README 'Data')")
-    directory = base / folder
+    directory = inside(base, folder, "celeba.folder")
     if metadata:
-        csv = directory / metadata
+        csv = inside(directory, metadata, "celeba.metadata")
         table = read_metadata(csv, "celeba", ["image_id", "split", TARGET, BIAS],
                               f"put the subsampled metadata CSV (image_id, split, {TARGET}, {BIAS}) there")
     else:
         csv = directory / "list_attr_celeba.txt"
         table = torchvision_table(directory)
     images = directory / "img_align_celeba"
-    splits = metadata_splits(table, csv, "celeba", lambda row: images / str(row["image_id"]), binary(table[TARGET], csv, TARGET),
+    splits = metadata_splits(table, csv, "celeba", lambda row: inside(images, str(row["image_id"]), f"{csv}: image_id"), binary(table[TARGET], csv, TARGET),
                              binary(table[BIAS], csv, BIAS), "split", side, "short_side")
     info = imagenet_pipeline_info("celeba", side, input_size, aligned_pairs=((1, 0), (0, 1)))
     return BiasedData(splits, info, {"folder": str(directory), "metadata": metadata or "torchvision"})

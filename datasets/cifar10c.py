@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -52,11 +53,34 @@ CIFAR_FILES = {
 SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2}
 
 
+# What a CIFAR-10 batch file may name besides dicts, lists, strings and numbers: NumPy's array
+# reconstruction (under NumPy 1 and 2 module names, pickle protocols 2-5) and bytes decoding.
+ARRAY_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """Reads a CIFAR-10 batch without running code: any other class or function a file names
+    (a planted payload's `os.system`, say) is refused before it is called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ARRAY_GLOBALS:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: a CIFAR-10 batch holds only arrays and lists")
+        return super().find_class(module, name)
+
+
 def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
-    images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(entry["labels"], dtype=np.int64)
+    try:
+        with open(path, "rb") as f:
+            entry = ArrayUnpickler(f, encoding="latin1").load()
+        images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(entry["labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise BenchError(f"{path} is not a CIFAR-10 batch file ({e}): unpack cifar-10-python.tar.gz into the data root again") from None
+    return images, labels
 
 
 def _download(root: Path | None) -> Path:
@@ -104,7 +128,7 @@ def make_fixture(tmp: Path) -> dict:
         labels = np.repeat(np.arange(10), per_class)
         data = rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
         with open(folder / name, "wb") as f:
-            pickle.dump({"data": data, "labels": labels.tolist()}, f)
+            pickle.dump({"data": data, "labels": labels.tolist()}, f, protocol=2)  # as the release's Python 2 files
     frost = tmp / "frost"
     frost.mkdir(exist_ok=True)
     for name in FROST_FILES:

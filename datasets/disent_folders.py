@@ -77,7 +77,7 @@ def load_release(dataset: str, root: Path | None, conflict_pct: float, folder: s
                  side: int) -> tuple[dict[str, Split], Path]:
     """The splits of one DisEnt release under the data root, with the clear errors every such
     dataset gives (a ratio it was not released at, no data root, a missing folder)."""
-    from datasets.storage import data_root
+    from datasets.storage import data_root, inside
 
     if conflict_pct not in packaged:
         raise BenchError(f"{dataset} exists only at conflict_pct {', '.join(f'{p:g}' for p in packaged)}, got {conflict_pct:g}")
@@ -87,7 +87,7 @@ def load_release(dataset: str, root: Path | None, conflict_pct: float, folder: s
             f"{dataset} needs the DisEnt authors' download: unpack it so that <data root>/{folder}/{pct_folder(packaged[0])}/align "
             "exists, then pass --data-root <data root> or set DEBIASBENCH_DATA (see README 'Data')"
         )
-    directory = base / folder
+    directory = inside(base, folder, f"{dataset}.folder")
     return read_disent_layout(directory, conflict_pct, side, dataset), directory
 
 

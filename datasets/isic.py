@@ -19,7 +19,7 @@ from PIL import Image
 from benchmark.errors import BenchError
 from datasets.base import BiasedData, register_dataset
 from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
-from datasets.storage import data_root
+from datasets.storage import data_root, inside
 
 SUFFIXES = ("", ".jpg", ".png", ".jpeg")
 
@@ -44,12 +44,12 @@ def make_fixture(tmp: Path) -> dict:
     return {"root": tmp, "conflict_pct": 0, "options": {"side": 64, "input_size": 60}}
 
 
-def _image(directory: Path, isic_id: str) -> Path:
+def _image(directory: Path, isic_id: str, csv: Path) -> Path:
+    path = inside(directory, isic_id, f"{csv}: isic_id")
     for suffix in SUFFIXES:
-        path = directory / f"{isic_id}{suffix}"
-        if path.is_file():
-            return path
-    return directory / isic_id  # reported as missing by the image cache
+        if path.with_name(path.name + suffix).is_file():
+            return path.with_name(path.name + suffix)
+    return path  # reported as missing by the image cache
 
 
 @register_dataset("isic", make_fixture=make_fixture)
@@ -61,11 +61,11 @@ def load_isic(root: Path | None, conflict_pct: float, folder: str = "isic", meta
             f"in <data root>/{folder} and pass --data-root (see README 'Data')")
     if base is None:
         raise BenchError(f"isic needs its images and metadata: {hint}")
-    directory = base / folder
-    csv = directory / metadata
+    directory = inside(base, folder, "isic.folder")
+    csv = inside(directory, metadata, "isic.metadata")
     table = read_metadata(csv, "isic", ["isic_id", "split", "benign_malignant", "patches"], hint)
     target = binary(table["benign_malignant"], csv, "benign_malignant", {"benign": 0, "malignant": 1})
-    splits = metadata_splits(table, csv, "isic", lambda row: _image(directory, str(row["isic_id"])), target,
+    splits = metadata_splits(table, csv, "isic", lambda row: _image(directory, str(row["isic_id"]), csv), target,
                              binary(table["patches"], csv, "patches"), "split", side, "short_side")
     info = imagenet_pipeline_info("isic", side, input_size, aligned_pairs=((0, 1), (1, 0)))
     return BiasedData(splits, info, {"folder": str(directory), "metadata": metadata})

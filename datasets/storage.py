@@ -21,6 +21,17 @@ def data_root(root: Path | None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def inside(base: Path, relative: str, what: str) -> Path:
+    """`base / relative`, refused (one clear error) when `relative` is absolute or climbs out of
+    `base` with `..`: a data folder option, a metadata file or a row in it never makes us read
+    elsewhere. The check is on the path as written, so a data root that links elsewhere still works."""
+    text = str(relative)
+    normal = os.path.normpath(text)
+    if os.path.isabs(text) or normal == ".." or normal.startswith(".." + os.sep):
+        raise BenchError(f"{what} {text!r} points outside {base}: give a path relative to it, without '..'")
+    return base / normal
+
+
 def cache_dir() -> Path:
     """Where built datasets are cached: $DEBIASBENCH_CACHE, else ~/.cache/debiasbench."""
     env = os.environ.get("DEBIASBENCH_CACHE")

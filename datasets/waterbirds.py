@@ -15,7 +15,7 @@ from PIL import Image
 from benchmark.errors import BenchError
 from datasets.base import BiasedData, register_dataset
 from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
-from datasets.storage import data_root
+from datasets.storage import data_root, inside
 
 
 def make_fixture(tmp: Path) -> dict:
@@ -47,9 +47,9 @@ def load_waterbirds(root: Path | None, conflict_pct: float, folder: str = "water
             f"<data root>/{folder} with its metadata.csv, and pass --data-root (see README 'Data')")
     if base is None:
         raise BenchError(f"waterbirds needs its image release: {hint}")
-    directory = base / folder
-    csv = directory / metadata
+    directory = inside(base, folder, "waterbirds.folder")
+    csv = inside(directory, metadata, "waterbirds.metadata")
     table = read_metadata(csv, "waterbirds", ["img_filename", "y", "split", "place"], hint)
-    splits = metadata_splits(table, csv, "waterbirds", lambda row: directory / str(row["img_filename"]),
+    splits = metadata_splits(table, csv, "waterbirds", lambda row: inside(directory, str(row["img_filename"]), f"{csv}: img_filename"),
                              binary(table["y"], csv, "y"), binary(table["place"], csv, "place"), "split", side, "short_side")
     return BiasedData(splits, imagenet_pipeline_info("waterbirds", side, input_size), {"folder": str(directory), "metadata": metadata})

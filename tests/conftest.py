@@ -13,6 +13,9 @@ if str(ROOT) not in sys.path:
 _CACHE = tempfile.mkdtemp(prefix="debiasbench-test-cache-")
 os.environ["DEBIASBENCH_CACHE"] = _CACHE
 os.environ.pop("DEBIASBENCH_DATA", None)
+# One thread count for every job the tests run (in process and in subprocesses): results that
+# tests compare bit for bit must not depend on how busy the machine was when each job started.
+os.environ.setdefault("DEBIASBENCH_THREADS", str(os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from tests.helpers import ROOT, cli
 
 GRID = ["--methods", "erm", "--datasets", "synthetic", "--seeds", "0", "1", "--budget", "quick", "--set", "steps=120",
         "--no-progress"]
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "DEBIASBENCH_CLAIM_TTL": "3"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "DEBIASBENCH_THREADS": "1", "DEBIASBENCH_CLAIM_TTL": "3"}
 
 
 def stored(root):
@@ -132,14 +132,19 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_to_the_same_numbers(tmp_
     assert stored(tmp_path / "shared") == stored(tmp_path / "whole")
 
 
+def test_ray_local_cluster_gives_the_serial_results(tmp_path, serial):
+    pytest.importorskip("ray")
+    run = cli(*GRID, "--backend", "ray", "--results-dir", str(tmp_path), env={**ONE_THREAD, "RAY_ADDRESS": ""}, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert stored(tmp_path) == serial
+
+
 def test_a_missing_extra_is_named():
-    try:
-        import ray  # noqa: F401
-        pytest.skip("ray is installed here")
-    except ImportError:
-        pass
-    run = cli(*GRID, "--backend", "ray", "--results-dir", "/tmp/unused-ray-results")
-    assert run.returncode == 2 and "pip install -e '.[ray]'" in run.stderr
+    from benchmark.backends import _need
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError, match=r"--backend ray needs no_such_module: pip install -e '.\[ray\]'"):
+        _need("no_such_module", "ray", "ray")
 
 
 def test_of_two_runners_that_saw_the_same_stale_claim_only_one_takes_it(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+from benchmark.jobs import stored_name
 from benchmark.report import build_table, diagnostics_table, render
 from tests.helpers import ROOT
 
@@ -22,7 +23,8 @@ def _record(seed, unbiased, dataset="cmnist", pct=0.5):
     m = {k: unbiased for k in ("unbiased_acc", "worst_group_acc", "aligned_acc", "conflicting_acc", "overall_acc")}
     job = {"id": f"id{seed}", "method": "erm", "dataset": dataset, "conflict_pct": pct, "seed": seed, "budget": "paper",
            "hparams": {"method": {"lr": 1}, "dataset": {}}}
-    return {"job": job, "metrics": {"last": {"test": m}}, "sparsity": None}
+    return {"job": job, "metrics": {"last": {"test": m}}, "sparsity": None, "curve": [], "group_total": {"test": [1, 1, 1, 1]},
+            "aligned_groups": [True, False, False, True], "group_shape": [2, 2]}
 
 
 def test_table_means_stds_paper_column_and_missing_cells():
@@ -83,7 +85,8 @@ def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp
 
     (tmp_path / "jobs").mkdir()
     for i, r in enumerate([rec(0), rec(1), rec(0, "oracle-test")]):
-        (tmp_path / "jobs" / f"denetdm_cmnist_c0.5_s{r['job']['seed']}_{i}.json").write_text(json.dumps(r))
+        r["job"]["id"] = f"id{i}"
+        (tmp_path / "jobs" / f"{stored_name(r['job'])}.json").write_text(json.dumps(r))
     table = build_table([rec(0), rec(1), rec(0, "oracle-test")])
     assert sorted((r[3], r[4]) for r in table.rows) == [("poe_selection=last", "2"), ("poe_selection=oracle-test", "1")]
     text = report_dir(tmp_path)
