@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.failpoints import failpoint
+
 
 def claim_ttl() -> float:
     return float(os.environ.get("DEBIASBENCH_CLAIM_TTL", "120"))
@@ -76,6 +78,7 @@ def _write_new(path: Path, content: dict[str, Any]) -> bool:
     """Create `path` holding `content`, atomically and only if it does not exist (temp file + hard link)."""
     tmp = path.with_name(f".{path.name}.{content['owner']}.new")
     tmp.write_text(json.dumps(content))
+    failpoint("claim_write")
     try:
         os.link(tmp, path)
         return True

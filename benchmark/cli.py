@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
+from benchmark.failpoints import failpoint
 from benchmark.imports import check_project_package
 
 SUBCOMMANDS = ("report", "perf", "plot", "status")
@@ -199,6 +200,7 @@ def cmd_run(argv: list[str]) -> int:
                                "cluster": args.slurm_cluster}, args.slurm_config)
     summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler, slurm=slurm,
                        seeds_together=args.seeds_together)
+    failpoint("report")
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:

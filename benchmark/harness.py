@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from benchmark.errors import BenchError, NonFiniteLossError
+from benchmark.failpoints import failpoint
 from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
@@ -268,6 +269,7 @@ class Harness:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp{uuid.uuid4().hex}")  # unique across hosts sharing the store
         torch.save(state, tmp)
+        failpoint("checkpoint_write")
         os.replace(tmp, path)
 
     def save_checkpoint(self, state: dict[str, Any] | None = None) -> None:

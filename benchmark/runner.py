@@ -23,6 +23,7 @@ from benchmark.claims import Claim, claim_ttl, is_stale, max_attempts, read_clai
 from benchmark.config import dataset_config
 from benchmark.environment import environment
 from benchmark.errors import BenchError
+from benchmark.failpoints import failpoint
 from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_together, seed_everything
 from benchmark.imports import project_packages
 from benchmark.jobs import Job, canonical
@@ -153,6 +154,7 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
         torch.cuda.set_device(device)  # streams and graphs that ask for the current device get this one
     hp = job.hparams
     data = _load_data(job.dataset, job.conflict_pct, data_root, canonical(hp["dataset"]))
+    failpoint("data_loaded")
     seed_everything(job.seed)
     method = methods_pkg.build(job.method, data.info, hp["method"], device)
     options = RuntimeOptions(**{k: v for k, v in runtime.items() if k in RuntimeOptions.__dataclass_fields__})
@@ -176,7 +178,10 @@ def _store(job: Job, store: Store, claim: Claim, harness: Harness, data: Any, wa
         if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job
             return {"id": job.id, "status": "elsewhere", "holder": None}
         record["artifacts"] = store.write_artifacts(job, result.artifacts)
-        store.write_result(job, record)
+        if not store.write_result(job, record):  # another worker stored it first: its result stands
+            store.logger(job)({"event": "store_refused", "owner": claim.content["owner"]})
+            return {"id": job.id, "status": "skipped"}
+        store.logger(job)({"event": "stored", "owner": claim.content["owner"]})
     except Exception as e:
         return _failed(job, store, e)
     test = record["metrics"]["last"]["test"]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.errors import BenchError
+from benchmark.failpoints import failpoint
 from benchmark.jobs import Job, stored_name
 
 # What every stored result and failure must hold (what reports, plots and status read): a file
@@ -62,10 +63,11 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any, exclusive: bool = False) -> bool:
     """Write JSON to a temp file beside `path` and move it into place: a reader sees the old file
     or the new one, never half of one. Created like any file of the process (0666 less the umask,
-    as logs are), so other users' workers can read a shared store."""
+    as logs are), so other users' workers can read a shared store. `exclusive`: never replace an
+    existing file (hard link, atomic on local filesystems and NFS); returns False when one exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # unique across hosts sharing the store
     try:
@@ -74,7 +76,17 @@ def write_json_atomic(path: Path, obj: Any) -> None:
             json.dump(obj, f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        failpoint("json_write")
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -200,10 +212,15 @@ class Store:
         """Whether the job's result file exists (`unusable` and --repair deal with broken ones)."""
         return self.result_path(job).exists()
 
-    def write_result(self, job: Job, record: dict[str, Any]) -> None:
-        write_json_atomic(self.result_path(job), record)
+    def write_result(self, job: Job, record: dict[str, Any]) -> bool:
+        """Store a finished job's record, unless one is stored already: a result is never
+        overwritten, so each job is stored exactly once whatever its workers did. Returns whether
+        this call stored it."""
+        if not write_json_atomic(self.result_path(job), record, exclusive=True):
+            return False
         for stale in (self.failure_path(job), self.checkpoint_path(job)):
             stale.unlink(missing_ok=True)
+        return True
 
     def write_failure(self, job: Job, reason: str, detail: str = "") -> None:
         write_json_atomic(self.failure_path(job), json_safe({
