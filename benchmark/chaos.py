@@ -2,15 +2,16 @@
 several runners on one directory; every job must end up stored exactly once, equal to an
 uninterrupted run, with nothing left behind.
 
-    python -m benchmark.chaos [--random-kills 14] [--point-kills 2] [--runners 2 3] [--seed 0] [--keep DIR]
+    python -m benchmark.chaos [--random-kills 16] [--point-kills 2] [--runners 2 3] [--seed 0] [--keep DIR]
 
 1. Reference: the grid below, run once without interruption.
-2. Kills: into a fresh directory the same command is started again and again and killed with
-   SIGKILL, `--random-kills` times at a random moment (uniform over the reference's wall time:
-   start-up, data loading, training, checkpointing, storing, the report), and `--point-kills`
-   times at each kill point of benchmark/failpoints.py (inside a checkpoint, result, failure,
-   grid or claim write, between its temp file and its rename; after the data is loaded; before
-   the report), at its 1st, 2nd, ... hit. Then it runs to the end.
+2. Kills: into a directory the same command is started again and again and killed with SIGKILL,
+   `--random-kills` times at a random moment (uniform over the reference's wall time: start-up,
+   data loading, training, checkpointing, storing, the report), and `--point-kills` times at each
+   kill point of benchmark/failpoints.py (inside a checkpoint, result, failure, grid or claim
+   write, between its temp file and its rename; after the data is loaded; before the report), at
+   its 1st, 2nd, ... hit, in a shuffled order. When the killed runs have completed the grid, the
+   directory is run to the end and checked, and the next kills go to a fresh one (a round).
 3. For each N of `--runners`: N runners started together on a fresh directory, run to the end.
 Checked in every directory: one result per job and no refused second store (`store_refused` in
 the logs), metrics and evaluation curves equal to the reference's, no temp files, claims or
@@ -40,8 +41,8 @@ GRID = ["--methods", "erm", "lff", "--datasets", "synthetic", "--budget", "quick
 ENV = {"DEBIASBENCH_THREADS": "1", "DEBIASBENCH_CLAIM_TTL": "2"}  # a killed runner's claims expire in 2 s
 
 
-def _start(results: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *GRID, "--results-dir", str(results)], cwd=ROOT,
+def _start(results: Path, env: dict[str, str] | None = None, grid: list[str] = GRID) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *grid, "--results-dir", str(results)], cwd=ROOT,
                             env={**os.environ, **ENV, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
@@ -100,9 +101,20 @@ def verify(results: Path, reference: dict[str, tuple], runs_once: bool = False) 
     return problems
 
 
+def _close_round(results: Path, reference: dict[str, tuple], number: int) -> int:
+    """Run a killed directory to the end and check it; prints its verdict, returns 1 on failure."""
+    time.sleep(float(ENV["DEBIASBENCH_CLAIM_TTL"]) + 0.5)  # the last kill's temp files reach the age at which runs clean them
+    code, err = _finish(_start(results))
+    problems = [f"the final run failed (exit {code}): {err.strip().splitlines()[-1:]}"] if code else []
+    problems += verify(results, reference)
+    print(f"round {number} run to the end: " + ("; ".join(problems) if problems else
+          f"OK: {len(reference)} jobs stored once each, equal to the reference, nothing left behind"), flush=True)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmark.chaos", description=__doc__.split("\n\n")[0])
-    p.add_argument("--random-kills", type=int, default=14)
+    p.add_argument("--random-kills", type=int, default=16)
     p.add_argument("--point-kills", type=int, default=2, help="kills at each kill point (its 1st, 2nd, ... hit)")
     p.add_argument("--runners", type=int, nargs="*", default=[2, 3], help="concurrent runners to try (each N on a fresh directory)")
     p.add_argument("--seed", type=int, default=0)
@@ -121,10 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         reference = stored(work / "reference")
         print(f"grid: {' '.join(GRID)}\nreference: {len(reference)} jobs in {wall:.1f} s (uninterrupted)")
 
-        killed = work / "killed"
-        plan = [("random", None)] * args.random_kills + [(point, n) for point in POINTS for n in range(1, args.point_kills + 1)]
+        # the report is reached once per run: each of its kills takes the 1st hit
+        plan = [("random", None)] * args.random_kills + [(point, 1 if point == "report" else n) for point in POINTS
+                                                          for n in range(1, args.point_kills + 1)]
         rng.shuffle(plan)
+        rounds: list[Path] = []
         for i, (where, nth) in enumerate(plan, 1):
+            if not rounds or (where != "report" and len(stored(rounds[-1])) == len(reference)):
+                if rounds:  # the grid is complete: check this directory, then kill runs of a fresh one
+                    failures += _close_round(rounds[-1], reference, len(rounds))
+                rounds.append(work / f"killed{len(rounds) + 1}")
+            killed = rounds[-1]
             if where == "random":
                 proc, moment = _start(killed), rng.uniform(0.3, wall)
                 try:
@@ -138,14 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc = _start(killed, {"DEBIASBENCH_KILL_AT": f"{where}:{nth}"})
                 code, _ = _finish(proc)
                 what = f"at {where} (hit {nth}): " + ("killed" if code == -signal.SIGKILL else f"not reached (exit {code})")
-            print(f"kill {i:2d}: {what:<58} then {snapshot(killed)}", flush=True)
-        time.sleep(float(ENV["DEBIASBENCH_CLAIM_TTL"]) + 0.5)  # the last kill's temp files reach the age at which runs clean them
-        code, err = _finish(_start(killed))
-        problems = [f"the final run failed (exit {code}): {err.strip().splitlines()[-1:]}"] if code else []
-        problems += verify(killed, reference)
-        failures += bool(problems)
-        print(f"after {len(plan)} kills and a final run: " + ("; ".join(problems) if problems else
-              f"OK: {len(reference)} jobs stored once each, equal to the reference, nothing left behind"))
+            print(f"kill {i:2d} (round {len(rounds)}): {what:<52} then {snapshot(killed)}", flush=True)
+        failures += _close_round(rounds[-1], reference, len(rounds))
 
         for n in args.runners:
             shared = work / f"runners{n}"

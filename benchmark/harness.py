@@ -55,6 +55,7 @@ class RuntimeOptions:
     shared_stage_path: Callable[[str], Path] | None = None  # stage name -> where jobs sharing it keep its end state
     data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/feed.py)
     cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/graphs.py); off: never
+    threads: int | None = None  # CPU threads asked for (--threads); None: chosen per job (benchmark/threads.py)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -259,6 +260,7 @@ class Harness:
             "method": m.extra_state(),
             "sampler": self.sampler.state_dict() if self.sampler else None,
             "rng": self._rng_state(),
+            "threads": torch.get_num_threads(),
             "result": {**dataclasses.asdict(self.result),
                        "artifacts": {k: torch.from_numpy(v) for k, v in self.result.artifacts.items()}},
             "best": self.best,
@@ -301,6 +303,8 @@ class Harness:
         if state is not None:
             self._restore(state)
             self.result.resumed_from_step = self.position["global_step"]
+            if self.rt.threads is None and state.get("threads", 0) != torch.get_num_threads():
+                torch.set_num_threads(int(state["threads"]))  # the count it started with: its sums round the same
             return state
         for i in reversed(range(len(self.stages))):
             path = self._shared_path(i)

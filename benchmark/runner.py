@@ -7,7 +7,6 @@ loads the data, builds the method, runs the harness and writes the result or the
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from benchmark.errors import BenchError
 from datasets.base import BiasedData, register_dataset
-from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
-from datasets.storage import data_root, inside
+from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, release_table
+from datasets.storage import inside
 
 SUFFIXES = ("", ".jpg", ".png", ".jpeg")
 
@@ -56,14 +55,9 @@ def _image(directory: Path, isic_id: str, csv: Path) -> Path:
 def load_isic(root: Path | None, conflict_pct: float, folder: str = "isic", metadata: str = "raw_val_4groups.csv",
               side: int = 256, input_size: int = 224) -> BiasedData:
     """ISIC: benign vs malignant with coloured patches (PruSC's metadata layout)."""
-    base = data_root(root)
     hint = (f"put the ISIC images and PruSC's metadata CSV ({metadata}: isic_id, split, benign_malignant, patches) "
             f"in <data root>/{folder} and pass --data-root (see README 'Data')")
-    if base is None:
-        raise BenchError(f"isic needs its images and metadata: {hint}")
-    directory = inside(base, folder, "isic.folder")
-    csv = inside(directory, metadata, "isic.metadata")
-    table = read_metadata(csv, "isic", ["isic_id", "split", "benign_malignant", "patches"], hint)
+    directory, csv, table = release_table(root, "isic", folder, metadata, ["isic_id", "split", "benign_malignant", "patches"], hint)
     target = binary(table["benign_malignant"], csv, "benign_malignant", {"benign": 0, "malignant": 1})
     splits = metadata_splits(table, csv, "isic", lambda row: _image(directory, str(row["isic_id"]), csv), target,
                              binary(table["patches"], csv, "patches"), "split", side, "short_side")

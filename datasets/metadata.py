@@ -17,6 +17,7 @@ from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
 from datasets.base import DataInfo, Split
 from datasets.images import IMAGENET_MEAN, IMAGENET_STD, cached_images
+from datasets.storage import data_root, inside
 
 SPLIT_NAMES = {0: "train", 1: "valid", 2: "test", "0": "train", "1": "valid", "2": "test",
                "train": "train", "val": "valid", "valid": "valid", "validation": "valid", "test": "test"}
@@ -35,6 +36,18 @@ def read_metadata(csv: Path, dataset: str, columns: list[str], hint: str) -> pd.
         raise BenchError(f"{csv} lacks the column(s) {', '.join(absent)} that {dataset} reads "
                          f"(it has {', '.join(map(str, table.columns))})")
     return table
+
+
+def release_table(root: Path | None, dataset: str, folder: str, metadata: str, columns: list[str],
+                  hint: str) -> tuple[Path, Path, pd.DataFrame]:
+    """(the release's folder, its metadata CSV, the table) under the data root, both paths kept
+    inside it (`inside`); one clear error when there is no data root or the CSV lacks a column."""
+    base = data_root(root)
+    if base is None:
+        raise BenchError(f"{dataset} needs its images and metadata CSV: {hint}")
+    directory = inside(base, folder, f"{dataset}.folder")
+    csv = inside(directory, metadata, f"{dataset}.metadata")
+    return directory, csv, read_metadata(csv, dataset, columns, hint)
 
 
 def split_of(values: pd.Series, csv: Path) -> pd.Series:

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.errors import BenchError
 from datasets.base import BiasedData, register_dataset
-from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, read_metadata
-from datasets.storage import data_root, inside
+from datasets.metadata import binary, imagenet_pipeline_info, metadata_splits, release_table
+from datasets.storage import inside
 
 
 def make_fixture(tmp: Path) -> dict:
@@ -42,14 +41,9 @@ def make_fixture(tmp: Path) -> dict:
 def load_waterbirds(root: Path | None, conflict_pct: float, folder: str = "waterbirds", metadata: str = "metadata.csv",
                     side: int = 256, input_size: int = 224) -> BiasedData:
     """Waterbirds: bird type vs background (Sagawa et al.; metadata.csv release)."""
-    base = data_root(root)
     hint = ("download the Waterbirds release (waterbird_complete95_forest2water2), unpack it as "
             f"<data root>/{folder} with its metadata.csv, and pass --data-root (see README 'Data')")
-    if base is None:
-        raise BenchError(f"waterbirds needs its image release: {hint}")
-    directory = inside(base, folder, "waterbirds.folder")
-    csv = inside(directory, metadata, "waterbirds.metadata")
-    table = read_metadata(csv, "waterbirds", ["img_filename", "y", "split", "place"], hint)
+    directory, csv, table = release_table(root, "waterbirds", folder, metadata, ["img_filename", "y", "split", "place"], hint)
     splits = metadata_splits(table, csv, "waterbirds", lambda row: inside(directory, str(row["img_filename"]), f"{csv}: img_filename"),
                              binary(table["y"], csv, "y"), binary(table["place"], csv, "place"), "split", side, "short_side")
     return BiasedData(splits, imagenet_pipeline_info("waterbirds", side, input_size), {"folder": str(directory), "metadata": metadata})
