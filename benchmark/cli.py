@@ -89,7 +89,7 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="PyTorch CPU threads per job (default: $DEBIASBENCH_THREADS, else the cores idle when each job starts, "
-                        "at most its share of a local pool; fix it for bit-identical reruns of convolutional models)")
+                        "at most its share of a local pool; fix it for bit-identical reruns)")
     p.add_argument("--repair", action="store_true",
                    help="move unusable stored results and failures (unreadable, or missing fields) to RESULTS/quarantine/ "
                         "and run their jobs again")
@@ -260,9 +260,6 @@ def cmd_status(argv: list[str]) -> int:
     p = ArgumentParser(prog="run_bench.py status", description="Done / running / failed / pending jobs of a results directory.",
                        allow_abbrev=False)
     p.add_argument("results_dir")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="PyTorch CPU threads per job (default: $DEBIASBENCH_THREADS, else the cores idle when each job starts, "
-                        "at most its share of a local pool; fix it for bit-identical reruns of convolutional models)")
     p.add_argument("--repair", action="store_true",
                    help="move unusable stored results and failures to RESULTS/quarantine/ (their jobs then run again)")
     args = p.parse_args(argv)

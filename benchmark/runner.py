@@ -194,8 +194,9 @@ def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
     then the run stops (StoreUnwritable) and a rerun resumes."""
     if isinstance(error, StoreUnwritable):
         raise error
-    if isinstance(error, OSError) and store.unwritable(error) is not None:
-        raise store.unwritable(error) from None
+    stop = store.unwritable(error) if isinstance(error, OSError) else None
+    if stop is not None:
+        raise stop from None
     if isinstance(error, BenchError):
         reason, detail = str(error), ""
     else:
@@ -324,7 +325,7 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         remote = backend in ("ray", "slurm") or (backend == "dask" and scheduler)
         workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending),
                                           runtime.get("threads"))
-        if n_jobs and workers < n_jobs and announce:
+        if n_jobs and workers < n_jobs and announce and not remote:
             print(f"--jobs {n_jobs}: running {workers} at a time, as this machine has {available_cores()} CPU cores "
                   "(more would slow every job down)", file=sys.stderr)
         # each worker's share of the cores for its threads: a Ray task holds one CPU; other remote

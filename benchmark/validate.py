@@ -181,6 +181,7 @@ def _check_optimizer(spec: dict[str, Any], where: str) -> None:
 
 
 def leaves(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every leaf key of a tree as a dotted path (`optimizer.lr`)."""
     out = []
     for key, value in tree.items():
         path = f"{prefix}{key}"
@@ -317,6 +318,7 @@ def check_count(flag: str, value: int | None, low: int = 1) -> None:
 
 
 def check_seeds(seeds: typing.Iterable[int], flag: str = "--seeds") -> None:
+    """Job seeds: whole numbers that every generator and the JSON store keep exactly."""
     for seed in seeds:
-        if not 0 <= seed <= SEED_MAX:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
             raise BenchError(f"{flag}: seed {seed} is out of range: seeds are whole numbers from 0 to 2**63 - 1")

@@ -296,17 +296,28 @@ def test_stored_files_are_created_like_the_logs(tmp_path):
     assert set(modes.values()) == {0o644}, modes
 
 
+KILL_GRID = [*QUICK, "--set", "steps=60", "--log-every", "20", "--checkpoint-minutes", "0"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    from benchmark import chaos
+
+    root = tmp_path_factory.mktemp("whole")
+    assert chaos._finish(chaos._start(root, grid=KILL_GRID))[0] == 0
+    return chaos.stored(root)
+
+
 @pytest.mark.parametrize("point", ["json_write:2", "checkpoint_write:1"])
-def test_a_kill_inside_a_write_leaves_nothing_half_written_and_a_rerun_completes(point, tmp_path):
+def test_a_kill_inside_a_write_leaves_nothing_half_written_and_a_rerun_completes(point, tmp_path, uninterrupted):
     """benchmark/chaos.py's check on one job: killed between a temp file and its rename (the
     result's, or a checkpoint's), the rerun ends with the uninterrupted run's result."""
     from benchmark import chaos
 
-    grid = [*QUICK, "--set", "steps=60", "--log-every", "20", "--checkpoint-minutes", "0"]
-    assert chaos._finish(chaos._start(tmp_path / "whole", grid=grid))[0] == 0
+    grid = KILL_GRID
     code, _ = chaos._finish(chaos._start(tmp_path / "killed", {"DEBIASBENCH_KILL_AT": point}, grid=grid))
     assert code == -9 and not list((tmp_path / "killed" / "jobs").glob("*.json"))
     assert any(chaos.is_temp(p.name) for p in (tmp_path / "killed").rglob(".*"))
     time.sleep(float(chaos.ENV["DEBIASBENCH_CLAIM_TTL"]) + 0.5)
     assert chaos._finish(chaos._start(tmp_path / "killed", grid=grid))[0] == 0
-    assert chaos.verify(tmp_path / "killed", chaos.stored(tmp_path / "whole")) == []
+    assert chaos.verify(tmp_path / "killed", uninterrupted) == []

@@ -1,5 +1,6 @@
 """The store survives a run killed midway: rerun finishes every job exactly once."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ GRID = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--s
 def test_killed_run_resumes_and_finishes_every_job_once(tmp_path):
     out = tmp_path / "res"
     cmd = [sys.executable, str(ROOT / "run_bench.py"), *GRID, "--results-dir", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    short_ttl = {**os.environ, "DEBIASBENCH_CLAIM_TTL": "3"}  # the killed runner's claim expires in 3 s (default: 2 minutes)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=short_ttl)
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "jobs").glob("*.json")):
         time.sleep(0.02)
@@ -30,7 +32,7 @@ def test_killed_run_resumes_and_finishes_every_job_once(tmp_path):
     for blob in first.values():
         json.loads(blob)  # nothing half-written
 
-    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=short_ttl)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{6 - len(first)} run now, {len(first)} already in the store" in rerun.stderr
     final = {p.name: p.read_bytes() for p in (out / "jobs").glob("*.json")}
