@@ -38,7 +38,9 @@ from benchmark.store import is_temp
 ROOT = Path(__file__).resolve().parent.parent
 GRID = ["--methods", "erm", "lff", "--datasets", "synthetic", "--budget", "quick", "--seeds", "0", "1", "2",
         "--set", "steps=150", "--no-progress", "--log-every", "25", "--checkpoint-minutes", "0"]
-ENV = {"DEBIASBENCH_THREADS": "1", "DEBIASBENCH_CLAIM_TTL": "2"}  # a killed runner's claims expire in 2 s
+# One thread per job; a killed runner's claims expire in 2 s; a job killed again and again is not
+# given up on (by default a job is stored as failed after 3 lost attempts, which this test provokes).
+ENV = {"DEBIASBENCH_THREADS": "1", "DEBIASBENCH_CLAIM_TTL": "2", "DEBIASBENCH_MAX_ATTEMPTS": "1000"}
 
 
 def _start(results: Path, env: dict[str, str] | None = None, grid: list[str] = GRID) -> subprocess.Popen:
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                                                           for n in range(1, args.point_kills + 1)]
         rng.shuffle(plan)
         rounds: list[Path] = []
+        problems_seen: list[str] = []  # failures reported by runs that ended before their kill
         for i, (where, nth) in enumerate(plan, 1):
             if not rounds or (where != "report" and len(stored(rounds[-1])) == len(reference)):
                 if rounds:  # the grid is complete: check this directory, then kill runs of a fresh one
@@ -148,17 +151,23 @@ def main(argv: list[str] | None = None) -> int:
                 proc, moment = _start(killed), rng.uniform(0.3, wall)
                 try:
                     proc.wait(timeout=moment)
+                    failed = [ln.strip() for ln in proc.communicate()[1].splitlines() if ln.strip().startswith("failed:")]
                     what = f"random at {moment:.1f} s: the run had already ended (exit {proc.returncode})"
-                    proc.communicate()
+                    if failed:
+                        problems_seen.append(f"kill {i}: {failed[0]}")
                 except subprocess.TimeoutExpired:
                     _kill(proc)
                     what = f"random at {moment:.1f} s"
             else:
                 proc = _start(killed, {"DEBIASBENCH_KILL_AT": f"{where}:{nth}"})
-                code, _ = _finish(proc)
+                code, err = _finish(proc)
                 what = f"at {where} (hit {nth}): " + ("killed" if code == -signal.SIGKILL else f"not reached (exit {code})")
+                problems_seen += [f"kill {i}: {ln.strip()}" for ln in err.splitlines() if ln.strip().startswith("failed:")][:1]
             print(f"kill {i:2d} (round {len(rounds)}): {what:<52} then {snapshot(killed)}", flush=True)
         failures += _close_round(rounds[-1], reference, len(rounds))
+        for problem in problems_seen:
+            print(f"a run before its kill reported a failed job: {problem}")
+        failures += bool(problems_seen)
 
         for n in args.runners:
             shared = work / f"runners{n}"
