@@ -22,17 +22,19 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     if not root.is_dir():
         raise BenchError(f"{root} does not exist: pass the --results-dir of a run")
     store = Store(root, create=False)
-    unusable = store.unusable()
+    scans = {sub: store.scan(sub) for sub in ("jobs", "failed")}  # each file read once
+    unusable = [(path, problem) for scan in scans.values() for path, _, problem in scan if problem]
     notes = [f"unusable: {path}: {problem} (--repair moves it to {root / 'quarantine'} and its job runs again)"
              for path, problem in unusable]
     if repair:
         notes = [f"repair: moved an unusable stored file to {moved}" for moved in store.quarantine([p for p, _ in unusable])]
+    usable = {sub: [rec for _, rec, _ in scan if rec is not None] for sub, scan in scans.items()}
     state: dict[str, str] = {}
     about: dict[str, tuple[str, str]] = {}
     for name, job in store.grid_jobs().items():
         state[name], about[name] = "pending", (job["method"], job["dataset"])
     failures = {}
-    for rec in store.failures(skip_unusable=True):
+    for rec in usable["failed"]:
         name = stored_name(rec["job"])
         state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
         failures[name] = rec["reason"]
@@ -40,7 +42,7 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
         name = claim["name"]
         state[name] = "stalled" if is_stale(claim) else "running"
         about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
-    for rec in store.results(skip_unusable=True):
+    for rec in usable["jobs"]:
         name = stored_name(rec["job"])
         state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
     if not state:

@@ -250,35 +250,32 @@ class Store:
         problem = record_problem(record, kind, path)
         return (None, problem) if problem else (record, None)
 
+    def scan(self, sub: str) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+        """Every stored file of `sub` (jobs, failed, grids), read once: (path, record, None) when it
+        is usable, else (path, None, why not)."""
+        return [(path, *self._read(path, sub)) for path in sorted((self.root / sub).glob("*.json"))]
+
     def _read_dir(self, sub: str, skip_unusable: bool = False) -> list[dict[str, Any]]:
         out = []
-        for path in sorted((self.root / sub).glob("*.json")):
-            record, problem = self._read(path, sub)
-            if problem and skip_unusable:
-                continue
-            if problem:
+        for path, record, problem in self.scan(sub):
+            if problem and not skip_unusable:
                 raise BenchError(f"stored {KINDS[sub]} {path} is unusable: {problem}; "
                                  f"`run_bench.py status {self.root} --repair` moves it to {self.root / 'quarantine'} "
                                  "(its job then runs again)")
-            out.append(record)
+            if record is not None:
+                out.append(record)
         return out
 
-    def results(self, skip_unusable: bool = False) -> list[dict[str, Any]]:
-        """Every finished job's record (an unusable file is an error, or skipped)."""
-        return self._read_dir("jobs", skip_unusable)
+    def results(self) -> list[dict[str, Any]]:
+        """Every finished job's record (an unusable file is one clear error)."""
+        return self._read_dir("jobs")
 
-    def failures(self, skip_unusable: bool = False) -> list[dict[str, Any]]:
-        return self._read_dir("failed", skip_unusable)
+    def failures(self) -> list[dict[str, Any]]:
+        return self._read_dir("failed")
 
     def unusable(self) -> list[tuple[Path, str]]:
         """Every stored result or failure that cannot be used, with why."""
-        bad = []
-        for sub in ("jobs", "failed", "grids"):
-            for path in sorted((self.root / sub).glob("*.json")):
-                problem = self._read(path, sub)[1]
-                if problem:
-                    bad.append((path, problem))
-        return bad
+        return [(path, problem) for sub in KINDS for path, _, problem in self.scan(sub) if problem]
 
     def require_usable(self, repair: bool) -> list[Path]:
         """Before a run: one clear error naming an unusable stored file, or with `repair` every such
