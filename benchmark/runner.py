@@ -118,9 +118,7 @@ def _claim(job: Job, store: Store) -> tuple[dict[str, Any] | None, Claim | None]
     try:
         claim, holder = try_claim(store.claim_path(job))
     except OSError as e:
-        stop = store.unwritable(e)
-        if stop is not None:
-            raise stop from None
+        store.stop_if_unwritable(e)
         return {"id": job.id, "status": "failed", "reason": f"cannot write its claim in {store.root / 'claims'}: {e.strerror}"}, None
     if claim is None:
         return {"id": job.id, "status": "elsewhere", "holder": holder}, None
@@ -194,9 +192,7 @@ def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
     then the run stops (StoreUnwritable) and a rerun resumes."""
     if isinstance(error, StoreUnwritable):
         raise error
-    stop = store.unwritable(error) if isinstance(error, OSError) else None
-    if stop is not None:
-        raise stop from None
+    store.stop_if_unwritable(error)
     if isinstance(error, BenchError):
         reason, detail = str(error), ""
     else:
@@ -205,9 +201,7 @@ def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
     try:
         store.write_failure(job, reason, detail)
     except (OSError, ValueError, TypeError) as e:
-        stop = store.unwritable(e) if isinstance(e, OSError) else None
-        if stop is not None:
-            raise stop from None
+        store.stop_if_unwritable(e)
         reason += f" (and its failure could not be stored: {e})"
     return {"id": job.id, "status": "failed", "reason": reason}
 
@@ -286,7 +280,8 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         store.write_grid(jobs)
         store.clean(older_than=claim_ttl())  # what killed runs left: temp files, claims of finished jobs
     except OSError as e:
-        raise store.unwritable(e) or BenchError(f"cannot write to {store.root} ({e.strerror}: {e.filename})") from None
+        store.stop_if_unwritable(e)
+        raise BenchError(f"cannot write to {store.root} ({e.strerror}: {e.filename})") from None
     if announce:
         print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
               file=sys.stderr)

@@ -134,15 +134,16 @@ class Store:
         except OSError as e:
             raise BenchError(f"results directory {self.root} is not writable ({e.strerror}): choose another with --results-dir") from None
 
-    def unwritable(self, error: OSError) -> StoreUnwritable | None:
-        """The error that stops a run when a failed write came from the results directory itself
-        no longer taking writes (else None: a passing problem of one file)."""
+    def stop_if_unwritable(self, error: BaseException) -> None:
+        """Raise StoreUnwritable (the run stops) when `error` is an OSError and the results directory
+        itself no longer takes writes; otherwise return: a passing problem of one file."""
+        if not isinstance(error, OSError):
+            return
         try:
             self.check_writable()
         except BenchError:
-            return StoreUnwritable(f"results directory {self.root} stopped taking writes ({error.strerror or error}): "
-                                   "free space or fix its permissions, then rerun the same command to resume")
-        return None
+            raise StoreUnwritable(f"results directory {self.root} stopped taking writes ({error.strerror or error}): "
+                                  "free space or fix its permissions, then rerun the same command to resume") from None
 
     def result_path(self, job: Job) -> Path:
         return self.root / "jobs" / f"{job.name}.json"
