@@ -17,7 +17,7 @@ from benchmark import RESULT_FORMAT_VERSION
 from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations
 from benchmark.errors import BenchError
 from benchmark.imports import project_packages
-from benchmark.validate import check_option, check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
+from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
 
 
 def canonical(obj: Any) -> str:
@@ -118,10 +118,7 @@ def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str
                 used.add(key)
         elif rest and dataset_config_exists(head):
             if head == dataset:
-                if rest not in option_types:
-                    raise BenchError(f"--set {key}: dataset {dataset} has no option {rest!r}{did_you_mean(rest, option_types)}; "
-                                     f"its options: {', '.join(sorted(option_types)) or 'none'}")
-                options[rest] = check_option(dataset, rest, value, option_types[rest])
+                options.update(check_options(dataset, {rest: value}, option_types, f"--set {key}"))
                 used.add(key)
         elif declares(hp, key):
             set_checked(hp, key, value, "--set")
@@ -165,15 +162,14 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
             raise BenchError(f"dataset {dataset} declares no standard conflict_pcts: pass --conflict-pcts")
         for pct in pcts:
             check_conflict_pct(dataset, float(pct), dcfg)
-        loader = project_packages()[0].DATASETS[dataset].loader
-        types = option_types(loader)
-        base_options = check_options(dataset, dcfg["options"], loader, f"configs/datasets/{dataset}.yaml")
-        base_options.update(check_options(dataset, ((user or {}).get("datasets") or {}).get(dataset) or {}, loader,
+        types = option_types(project_packages()[0].DATASETS[dataset].loader)
+        base_options = check_options(dataset, dcfg["options"], types, f"configs/datasets/{dataset}.yaml")
+        base_options.update(check_options(dataset, ((user or {}).get("datasets") or {}).get(dataset) or {}, types,
                                           f"--config datasets.{dataset}"))
+        known.update(f"{dataset}.{option}" for option in types)
         for method in methods:
             per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct)) for pct in pcts}
             known.update(key for hp in per_pct.values() for key in leaves(hp))
-            known.update(f"{dataset}.{option}" for option in types)
             for point in points:
                 for pct in pcts:
                     hp = copy.deepcopy(per_pct[float(pct)])

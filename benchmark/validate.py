@@ -278,9 +278,8 @@ def check_option(dataset: str, name: str, value: Any, annotation: Any) -> Any:
     return check_number(where, value, OPTION_RULES.get(name))
 
 
-def check_options(dataset: str, options: dict[str, Any], loader: Callable[..., Any], where: str) -> dict[str, Any]:
-    """A dataset's options (declared ones only, each checked), normalised."""
-    declared = option_types(loader)
+def check_options(dataset: str, options: dict[str, Any], declared: dict[str, Any], where: str) -> dict[str, Any]:
+    """A dataset's options (only those `declared`, by `option_types`; each checked), normalised."""
     out = {}
     for name, value in options.items():
         if name not in declared:
