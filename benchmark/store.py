@@ -312,7 +312,7 @@ class Store:
                 continue
             for path in folder.iterdir():
                 try:
-                    stale = path.is_file() and is_temp(path.name) and now - path.stat().st_mtime > older_than
+                    stale = is_temp(path.name) and path.is_file() and now - path.stat().st_mtime > older_than
                     done_claim = folder.name == "claims" and path.suffix == ".json" and (self.root / "jobs" / path.name).exists()
                     if stale or done_claim:
                         path.unlink()
