@@ -68,6 +68,23 @@ def dataset_config(name: str) -> dict[str, Any]:
     return cfg
 
 
+def supports(method: str, dataset: str) -> bool:
+    """Whether the method declares settings for the dataset: a `datasets.<dataset>` section in its
+    YAML, or a `kinds.<input kind>` section for datasets of that kind without their own. A method
+    declares only the datasets it was run on; nothing else runs it."""
+    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    kind = dataset_config(dataset).get("input_kind", "small")
+    return dataset in (cfg.get("datasets") or {}) or kind in (cfg.get("kinds") or {})
+
+
+def support_text(method: str) -> str:
+    """What the method declares, in words: its datasets and input kinds."""
+    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    named = ", ".join(sorted(cfg.get("datasets") or {})) or "no dataset by name"
+    kinds = ", ".join(sorted(cfg.get("kinds") or {}))
+    return f"it declares settings for {named}" + (f" and for any dataset of input kind {kinds}" if kinds else "")
+
+
 def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] | None = None,
                    conflict_pct: float | None = None) -> dict[str, Any]:
     """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring).
@@ -88,8 +105,8 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
         kind = dataset_config(dataset).get("input_kind", "small")
         kinds = cfg.get("kinds") or {}
         if kind not in kinds:
-            raise BenchError(f"method {method} has no setting for dataset {dataset} (input kind {kind!r}): add "
-                             f"datasets.{dataset} or kinds.{kind} to configs/methods/{method}.yaml")
+            raise BenchError(f"method {method} does not support dataset {dataset}: {support_text(method)}; to add it, give "
+                             f"configs/methods/{method}.yaml a datasets.{dataset} (or kinds.{kind}) section with the official settings")
         hp = deep_merge(hp, kinds[kind])
     per_ratio = {float(k): v for k, v in (hp.pop("by_conflict_pct", None) or {}).items()}
     if conflict_pct is not None and per_ratio:

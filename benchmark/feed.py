@@ -21,7 +21,7 @@ from torch import Tensor
 from benchmark.augment import center_crop
 from benchmark.errors import BenchError
 from datasets.base import BiasedData
-from methods.base import Batch, TrainSet
+from methods.base import Batch, GroupBatch, GroupSet, TrainSet
 
 PLACEMENTS = ("auto", "device", "host")
 _PREFETCH: ThreadPoolExecutor | None = None  # one background thread for every streamed split of the process
@@ -110,15 +110,20 @@ class DeviceData:
     def _normalise(self, x: Tensor) -> Tensor:
         return torch.addcmul(self.shift, x, self.scale)
 
-    def train_batch(self, index: Tensor, split: str = "train", generator: torch.Generator | None = None) -> Batch:
-        """Images and targets of `split` at `index` (never the bias attribute), augmented with the
-        dataset's training transform when a generator is given (loss stages pass the harness's)."""
-        x, y, _ = self.splits[split]
+    def train_batch(self, index: Tensor, split: str = "train", generator: torch.Generator | None = None,
+                    groups: bool = False) -> Batch | GroupBatch:
+        """Images and targets of `split` at `index`, augmented with the dataset's training transform
+        when a generator is given (loss stages pass the harness's). The bias attribute enters only
+        as the group labels of a `GroupBatch`, with `groups` (which the harness sets from the
+        method's declared supervision)."""
+        x, y, bias = self.splits[split]
         images = x[index]
         index = index.to(self.device, non_blocking=True)
         if generator is None or self.info.augmentation.kind == "none":
-            return Batch(self.prepare(images), y[index], index)
-        return Batch(self._normalise(self.info.augmentation(images.float(), generator)), y[index], index)
+            batch = Batch(self.prepare(images), y[index], index)
+        else:
+            batch = Batch(self._normalise(self.info.augmentation(images.float(), generator)), y[index], index)
+        return GroupBatch(*batch, self.info.group_of(y[index], bias[index])) if groups else batch
 
     def prefetch(self, split: str, index: Tensor | None) -> None:
         """Start gathering the next batch of a streamed split (nothing to do when it is on the device)."""
@@ -126,9 +131,10 @@ class DeviceData:
         if isinstance(x, HostImages):
             x.prefetch(index)
 
-    def train_set(self) -> TrainSet:
-        x, y, _ = self.splits["train"]
-        return TrainSet(x, y, self.prepare)
+    def train_set(self, split: str = "train", groups: bool = False) -> TrainSet | GroupSet:
+        """A whole split for a once-only stage: with its group labels (a `GroupSet`) only with `groups`."""
+        x, y, bias = self.splits[split]
+        return GroupSet(x, y, self.info.group_of(y, bias), self.prepare) if groups else TrainSet(x, y, self.prepare)
 
     def aligned_mask(self) -> list[bool]:
         c, b = self.info.num_classes, self.info.num_bias

@@ -112,7 +112,7 @@ class StepGraphs:
         return out
 
     def _capture(self, key: Hashable, batch: Batch) -> bool:
-        static = Batch(*(t.clone() for t in batch))
+        static = type(batch)(*(t.clone() for t in batch))
         graph = torch.cuda.CUDAGraph()
         self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
         try:

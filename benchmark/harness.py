@@ -3,7 +3,8 @@
 Data lives on the device as uint8; batches are drawn by index on the device and normalised
 there. Nothing in a step waits on the host: logs accumulate on the device and are read every
 `log_every` steps, where a non-finite loss is caught. A method sees `Batch(x, y, index)` and
-`TrainSet` only; the bias attribute stays here, for evaluation.
+`TrainSet` only; the bias attribute stays here, for evaluation, except as the group labels of a
+`GroupBatch`/`GroupSet` on the splits the method's declared `supervision` covers.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from datasets.base import BiasedData
-from methods.base import Batch, Method, Stage
+from methods.base import GROUP_SPLITS, SUPERVISION, Batch, GroupSet, Method, Stage, TrainSet
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 STATE_KEYS = ("position", "models", "optimizers", "schedulers", "scaler", "method", "sampler", "rng", "result")
@@ -114,6 +115,7 @@ class Harness:
         self.amp_dtype = AMP_DTYPES[amp] if self.device.type == "cuda" else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.group_splits = self._group_splits()
         self.stages = method.stages()
         if self.rt.max_stage_steps is not None:
             for stage in self.stages:
@@ -130,8 +132,22 @@ class Harness:
         self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
+    def _group_splits(self) -> tuple[str, ...]:
+        """The splits whose group labels the method may see, from its declared supervision."""
+        level, name, dataset = self.method.supervision, self.method.name, self.data.info.name
+        if level not in SUPERVISION:
+            raise BenchError(f"method {name} declares supervision {level!r}: use one of {', '.join(SUPERVISION)}")
+        if level == "valid-groups" and "valid" not in self.data.splits:
+            raise BenchError(f"{name} uses the group labels of the validation split, and {dataset} has none: hold one "
+                             f"out with --set {dataset}.valid_fraction=0.1")
+        return GROUP_SPLITS[level]
+
+    def split_set(self, split: str = "train") -> TrainSet | GroupSet:
+        """A whole split as the method may see it: with group labels only where its supervision allows."""
+        return self.data.train_set(split, groups=split in self.group_splits)
+
     def _final_stage(self) -> str:
-        evaluated = [s.name for s in self.stages if s.evaluate and s.loss is not None]
+        evaluated = [s.name for s in self.stages if (s.evaluate and s.loss is not None) or s.refits]
         if not evaluated:
             raise BenchError(f"method {self.method.name} has no evaluated loss stage")
         return evaluated[-1]
@@ -358,11 +374,14 @@ class Harness:
         if self.rt.log is not None:
             self.rt.log(record)
 
-    def _make_sampler(self, stage: Stage) -> EpochSampler | WeightedSampler:
+    def _require_split(self, stage: Stage) -> None:
         if stage.split not in self.data.splits:
             raise BenchError(f"{self.method.name} stage {stage.name!r} trains on the {stage.split!r} split, which "
                              f"{self.data.info.name} does not have: hold one out (e.g. --set {self.data.info.name}.valid_fraction=0.1) "
                              f"or let the stage train on another split (see configs/methods/{self.method.name}.yaml)")
+
+    def _make_sampler(self, stage: Stage) -> EpochSampler | WeightedSampler:
+        self._require_split(stage)
         if stage.sample_weights is not None:
             return WeightedSampler(stage.sample_weights().to(self.device), stage.batch_size, self.generator)
         return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator,
@@ -436,7 +455,7 @@ class Harness:
         periodic_every, periodic = stage.periodic or (0, None)
         for step in range(start, stage.steps):
             m.step = step
-            batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator)
+            batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator, stage.split in self.group_splits)
             if self.data.streamed:
                 self.data.prefetch(stage.split, self.sampler.peek())
             out = graphs.step(batch) if graphs is not None else None
@@ -450,7 +469,7 @@ class Harness:
             self.position.update(step=done, global_step=self.position["global_step"] + 1)
             if periodic is not None and done % periodic_every == 0:
                 with torch.no_grad():
-                    periodic(self.data.train_set())
+                    periodic(self.split_set())
                 m.train_mode()
             if stage.evaluate and ((eval_every and done % eval_every == 0) or done == stage.steps):
                 self.evaluate(stage, done)
@@ -493,11 +512,14 @@ class Harness:
                     stage.on_start()
                 if stage.run is not None:
                     if start == 0:
+                        self._require_split(stage)
                         with self._autocast():
-                            report = stage.run(self.data.train_set())
+                            report = stage.run(self.split_set(stage.split))
                         if report:
                             self.result.diagnostics[stage.name] = self._diagnose(stage.name, report)
                             self._log({"event": "diagnostics", "stage": stage.name, **self.result.diagnostics[stage.name]})
+                        if stage.refits:
+                            self.evaluate(stage, 0)
                 else:
                     resumed = state is not None and i == state["position"]["stage"] and state["sampler"] is not None
                     self.sampler = self._make_sampler(stage)

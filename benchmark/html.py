@@ -21,6 +21,7 @@ from benchmark.errors import BenchError
 from benchmark.jobs import stored_name
 from benchmark.paper import Cell, PaperTable, available, caption_text, cell_text, load_paper, note_lines, paper_jobs, regenerate
 from benchmark.report import Table, build_table, diagnostics_table, hparams_key
+from benchmark.supervision import declared, label
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1280px;padding:0 1rem;color:#1f2328;line-height:1.45}
@@ -45,10 +46,10 @@ def _table_html(table: Table) -> str:
 
 
 def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str) -> str:
-    head = "<th>method</th>" + "".join(f"<th>{html.escape(c.label)}</th>" for c in table.columns)
+    head = "<th>method</th><th>supervision</th>" + "".join(f"<th>{html.escape(c.label)}</th>" for c in table.columns)
     body = []
     for method in table.rows:
-        tds = [f"<td>{html.escape(method)}</td>"]
+        tds = [f"<td>{html.escape(method)}</td><td>{html.escape(label(declared(method)))}</td>"]
         for j in range(len(table.columns)):
             cell = cells[(method, j)]
             ours, paper = cell_text(cell)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations
+from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
 from benchmark.errors import BenchError
 from benchmark.imports import project_packages
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
@@ -145,10 +145,13 @@ def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:
 
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
-                user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None) -> list[Job]:
+                user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None,
+                only_supported: bool = False) -> list[Job]:
     """The product of the CLI lists (and of every comma-separated --set value), as Jobs.
 
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
+    `only_supported` leaves out the (method, dataset) pairs the method declares no setting for
+    (`--methods all`); otherwise such a pair is an error.
     """
     jobs: list[Job] = []
     check_seeds(seeds)
@@ -168,6 +171,8 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                                           f"--config datasets.{dataset}"))
         known.update(f"{dataset}.{option}" for option in types)
         for method in methods:
+            if only_supported and not supports(method, dataset):
+                continue
             per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct)) for pct in pcts}
             known.update(key for hp in per_pct.values() for key in leaves(hp))
             for point in points:

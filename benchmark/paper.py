@@ -33,6 +33,8 @@ from benchmark.errors import BenchError
 from benchmark.jobs import Job, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
+from benchmark.supervision import NOTE as SUPERVISION_NOTE
+from benchmark.supervision import declared, label
 
 PAPER_DIR = CONFIG_ROOT / "paper"
 FORMATS = ("table", "markdown", "csv", "latex")
@@ -234,7 +236,7 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
     if others:
         notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
     notes.append(f"{flag} = our mean lies beyond the paper's ± std; " + summary(table, cells))
-    return notes + table.notes
+    return notes + [SUPERVISION_NOTE] + table.notes
 
 
 def summary(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
@@ -253,7 +255,7 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         rows = []
         for (method, j), c in cells.items():
             col, p = table.columns[j], c.published
-            rows.append({"table": table.name, "method": method, "dataset": col.dataset, "conflict_pct": col.conflict_pct,
+            rows.append({"table": table.name, "method": method, "supervision": declared(method), "dataset": col.dataset, "conflict_pct": col.conflict_pct,
                          "metric": col.metric, "n": c.n, "ours_mean": c.mean, "ours_std": c.std, "status": c.status,
                          "paper_mean": p.mean if p else math.nan, "paper_std": p.std if p and p.std is not None else math.nan,
                          "paper_dataset": (p.other_dataset or col.dataset) if p else "", "delta": c.delta,
@@ -267,7 +269,7 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         return _latex(table, cells, caption, notes)
     grid = []
     for method in table.rows:
-        line = [method]
+        line = [method, label(declared(method))]
         for j in range(len(table.columns)):
             c = cells[(method, j)]
             ours, paper = cell_text(c)
@@ -276,9 +278,9 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
                 text = f"**{text}**" if fmt == "markdown" else text + " *"
             line.append(text)
         grid.append(line)
-    header = ["method"] + [c.label for c in table.columns]
+    header = ["method", "supervision"] + [c.label for c in table.columns]
     if fmt == "markdown":
-        out = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
+        out = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * len(table.columns)) + "|"]
         out += ["| " + " | ".join(r) + " |" for r in grid]
         return "\n".join(out + [""] + [f"- {n}" for n in notes])
     if fmt != "table":
@@ -307,15 +309,15 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
         else:
             groups.append((key, 1))
     out = [r"\begin{table}[t]", r"\centering", r"\scriptsize", rf"\caption{{{_tex(caption)}}}",
-           rf"\label{{tab:{table.name}}}", rf"\begin{{tabular}}{{l{'c' * len(table.columns)}}}", r"\toprule"]
-    out.append(" & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{_tex(k)}}}" for k, n in groups) + r" \\")
-    start = 2
+           rf"\label{{tab:{table.name}}}", rf"\begin{{tabular}}{{ll{'c' * len(table.columns)}}}", r"\toprule"]
+    out.append(" & & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{_tex(k)}}}" for k, n in groups) + r" \\")
+    start = 3
     rules = []
     for _, n in groups:
         rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
         start += n
     out.append(" ".join(rules))
-    out.append("method & " + " & ".join(_tex(f"{c.conflict_pct:g}%") for c in table.columns) + r" \\")
+    out.append("method & supervision & " + " & ".join(_tex(f"{c.conflict_pct:g}%") for c in table.columns) + r" \\")
     out.append(r"\midrule")
     for method in table.rows:
         parts = []
@@ -326,7 +328,7 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
             if c.beyond_spread:
                 text = rf"\textbf{{{text}}}"
             parts.append(text + (rf" {{\tiny ({_tex(paper)})}}" if paper else ""))
-        out.append(_tex(method) + " & " + " & ".join(parts) + r" \\")
+        out.append(_tex(method) + " & " + _tex(label(declared(method))) + " & " + " & ".join(parts) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     out += [rf"\par\smallskip{{\tiny {_tex(n)}}}" for n in notes]
     out.append(r"\end{table}")

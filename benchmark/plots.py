@@ -30,6 +30,8 @@ from benchmark.errors import BenchError
 from benchmark.jobs import file_stem, stored_name
 from benchmark.report import variant_labels
 from benchmark.selection import entry_metrics, require_rule
+from benchmark.supervision import LINESTYLES, MARKERS, of_record
+from benchmark.supervision import label as supervision_label
 
 PANELS = (("unbiased_acc", "unbiased accuracy (%)"), ("worst_group_acc", "worst-group accuracy (%)"))
 
@@ -56,11 +58,12 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _finish(fig: Any, legend_from: Any, title: str, out_dir: Path, stem: str, ncol: int, extra: tuple | None = None) -> list[Path]:
-    """The shared legend under the panels, the title, then PNG and PDF; closes the figure."""
+def _finish(fig: Any, legend_from: Any, title: str, out_dir: Path, stem: str, ncol: int,
+            extra: list[tuple[Any, str]] = ()) -> list[Path]:
+    """The shared legend under the panels (plus `extra` (handle, label) entries), the title, then
+    PNG and PDF; closes the figure."""
     handles, labels = legend_from.get_legend_handles_labels()
-    if extra is not None:
-        handles, labels = [*handles, extra[0]], [*labels, extra[1]]
+    handles, labels = [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)]
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
@@ -84,7 +87,7 @@ def sparsity_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
             continue
         job = rec["job"]
         base = {"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-                "seed": job["seed"], "hparams": json.dumps(job["hparams"], sort_keys=True), "budget": job["budget"]}
+                "supervision": of_record(rec), "seed": job["seed"], "hparams": json.dumps(job["hparams"], sort_keys=True), "budget": job["budget"]}
         test = require_rule(rec, rule)["test"]
         rows.append({**base, "kind": "pruned", "sparsity": 100 * rec["sparsity"]["overall"],
                      **{m: 100 * test[m] for m, _ in PANELS}})
@@ -103,7 +106,8 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
     paths: list[Path] = []
     for (dataset, pct), group in df.groupby(["dataset", "conflict_pct"]):
         pruned = group[group["kind"] == "pruned"].copy()
-        pruned["setting"] = pruned["method"] + pruned["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
+        pruned["setting"] = (pruned["method"] + pruned["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
+                             + pruned["supervision"].map(_supervision_tag))
         # one unpruned network per (method, seed): the runs of a lambda_sparse sweep share it (a run of the
         # same seed repeated on other hardware differs only by float rounding and is not counted twice)
         dense = group[group["kind"] == "dense"].drop_duplicates(["method", "seed"])
@@ -125,7 +129,7 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
             ax.set_xlabel("sparsity (% of gated weights pruned)")
             ax.set_ylabel(f"test {label}")
         paths += _finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (checkpoint rule: {rule})",
-                         out_dir, f"sparsity_{dataset}_c{pct:g}", ncol=2)
+                         out_dir, f"sparsity_{dataset}_c{pct:g}", ncol=2, extra=_supervision_key(plt, set(group["supervision"])))
     return paths
 
 
@@ -161,8 +165,19 @@ def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
     if df.empty:
         raise BenchError("no results to plot here (after the filters): run a grid into this directory first")
     df["variant"] = variant_labels(df)
-    df["setting"] = df["method"] + df["variant"].map(lambda v: f" ({v})" if v else "")
+    df["setting"] = df["method"] + df["variant"].map(lambda v: f" ({v})" if v else "") + df["supervision"].map(_supervision_tag)
     return df
+
+
+def _supervision_tag(level: str) -> str:
+    """Legend suffix: nothing for a label-free method, else the group labels it trained with."""
+    return "" if level == "none" else f" [{supervision_label(level)}]"
+
+
+def _supervision_key(plt: Any, levels: set[str]) -> list[tuple[Any, str]]:
+    """Legend entries saying which marker and line style stands for which supervision level."""
+    return [(plt.Line2D([], [], color="black", ls=LINESTYLES.get(lv, "-"), marker=MARKERS.get(lv, "o")), f"supervision: {supervision_label(lv)}")
+            for lv in sorted(levels, key=lambda lv: list(MARKERS).index(lv) if lv in MARKERS else len(MARKERS))]
 
 
 def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
@@ -180,8 +195,10 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
         for ax, (metric, label) in zip(axes, RATIO_PANELS):
             for setting, g in group.groupby("setting"):
                 color = palette[setting]
+                level = g["supervision"].iloc[0]
                 stats = g.groupby("conflict_pct")[metric].agg(["mean", "std", "count"]).reset_index().fillna(0.0)
-                ax.plot(stats["conflict_pct"], stats["mean"], "o-", color=color, lw=1.8, ms=5,
+                ax.plot(stats["conflict_pct"], stats["mean"], color=color, lw=1.8, ms=5,
+                        marker=MARKERS.get(level, "o"), ls=LINESTYLES.get(level, "-"),
                         label=f"{setting} (n={int(stats['count'].min())}-{int(stats['count'].max())} seeds)"
                         if stats["count"].nunique() > 1 else f"{setting} (n={int(stats['count'].iloc[0])} seeds)")
                 ax.fill_between(stats["conflict_pct"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
@@ -198,9 +215,10 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
             ax.minorticks_off()
             ax.set_xlabel("bias-conflicting training samples (%)")
             ax.set_ylabel(f"test {label}")
-        published_key = (plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"), "published (mean ± std), hollow")
+        keys = [(plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"), "published (mean ± std), hollow")]
+        keys += _supervision_key(plt, set(group["supervision"]))
         paths += _finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (mean ± std over seeds; checkpoint rule: {rule})",
-                         out_dir, f"ratio_{dataset}", ncol=3, extra=published_key)
+                         out_dir, f"ratio_{dataset}", ncol=3, extra=keys)
     return paths
 
 
@@ -235,7 +253,8 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
     ax.set_xlabel("bias attribute")
     ax.set_ylabel("target class")
     j = rec["job"]
-    ax.set_title(f"{j['method']} on {j['dataset']}, {float(j['conflict_pct']):g} %, seed {j['seed']} (rule: {rule})\n"
+    ax.set_title(f"{j['method']}{_supervision_tag(of_record(rec))} on {j['dataset']}, {float(j['conflict_pct']):g} %, "
+                 f"seed {j['seed']} (rule: {rule})\n"
                  f"unbiased {100 * test['unbiased_acc']:.1f}, worst group {100 * test['worst_group_acc']:.1f}; "
                  "outlined: bias-aligned groups", fontsize=9)
     fig.tight_layout()

@@ -20,6 +20,8 @@ from benchmark.errors import BenchError
 from benchmark.jobs import canonical, complete_hparams
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, require_rule
+from benchmark.supervision import NOTE as SUPERVISION_NOTE
+from benchmark.supervision import declared, label, of_record
 
 FORMATS = ("table", "markdown", "csv", "latex")
 
@@ -51,7 +53,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         m = metrics[split]
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-            "seed": job["seed"], "budget": job["budget"], "hparams": hparams_key(job),
+            "supervision": of_record(rec), "seed": job["seed"], "budget": job["budget"], "hparams": hparams_key(job),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
             "wall_seconds": rec.get("wall_seconds", math.nan),
@@ -130,7 +132,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     show_sparsity = bool(len(df)) and df["sparsity"].notna().any()
     show_variant = bool(len(df)) and (df["variant"] != "").any()
     metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
-    columns = ["dataset", "conflict %", "method"] + (["variant"] if show_variant else []) + ["n"] + metric_cols
+    columns = ["dataset", "conflict %", "method", "supervision"] + (["variant"] if show_variant else []) + ["n"] + metric_cols
     columns += (["sparsity"] if show_sparsity else []) + ["paper unbiased (Δ)"]
     keys = set(status)
     if len(df):
@@ -141,7 +143,8 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         g = df[(df["dataset"] == dataset) & (df["conflict_pct"] == pct) & (df["method"] == method) & (df["variant"] == variant)] if len(df) else df
         n = len(g)
         stat = {m: (float(g[m].mean()) if n else math.nan, float(g[m].std(ddof=1)) if n > 1 else 0.0) for m in METRIC_NAMES + ("sparsity",)}
-        row = [dataset, f"{pct:g}", method] + ([variant] if show_variant else [])
+        level = g["supervision"].iloc[0] if n else declared(method)
+        row = [dataset, f"{pct:g}", method, label(level)] + ([variant] if show_variant else [])
         counts = status.get(key, {})
         missing = {k: v for k, v in counts.items() if k != "done" and v}
         row.append(f"{n}" + ("" if not missing else " (" + ", ".join(f"{v} {k}" for k, v in sorted(missing.items())) + ")"))
@@ -156,7 +159,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
             delta = stat["unbiased_acc"][0] - pub[0]
             row.append(pub_txt + ("" if math.isnan(delta) else f" ({delta:+.2f})"))
         rows.append(row)
-        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "variant": variant, "n": n,
+        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level, "variant": variant, "n": n,
                         **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
                         **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}),
                         "paper_unbiased_acc": pub[0] if pub else math.nan,
@@ -165,6 +168,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     caption = (f"{split.capitalize()} accuracy (%), mean ± sample std over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
                f"budget: {', '.join(budgets) or 'n/a'}.")
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
+    notes.append(SUPERVISION_NOTE)
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
                  "mean over bias-aligned/-conflicting groups; overall = all samples.")
     if "quick" in budgets:
@@ -193,7 +197,8 @@ def _latex_escape(s: str) -> str:
 
 
 def _latex(table: Table) -> str:
-    cols = "l" * 3 + "r" * (len(table.columns) - 3)
+    text_cols = sum(1 for c in table.columns if c in ("dataset", "conflict %", "method", "supervision", "variant"))
+    cols = "l" * text_cols + "r" * (len(table.columns) - text_cols)
     out = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(table.caption)}}}",
            rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
     out += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in table.rows]

@@ -38,7 +38,8 @@ def _load_data(dataset: str, conflict_pct: float, root: str | None, options_json
     return datasets_pkg.load(dataset, conflict_pct, root=root, **json.loads(options_json))
 
 
-def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float, dense_stage: str | None = None) -> dict[str, Any]:
+def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float, dense_stage: str | None = None,
+            supervision: str = "none") -> dict[str, Any]:
     timings = {
         stage: {**t, "steps_per_sec": (t["steps"] / t["seconds"]) if t["steps"] and t["seconds"] > 0 else None}
         for stage, t in result.timings.items()
@@ -47,6 +48,7 @@ def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float,
         "format": RESULT_FORMAT_VERSION,
         "job": job.describe(),
         "status": "done",
+        "supervision": supervision,
         "metrics": select_all(result.curve, result.group_total, result.aligned, result.final_stage),
         "sparsity": result.sparsity,
         "dense_stage": dense_stage,
@@ -169,7 +171,7 @@ def _store(job: Job, store: Store, claim: Claim, harness: Harness, data: Any, wa
     `together`: how many seeds shared its process (its wall time is theirs together)."""
     result = harness.result
     try:
-        record = _record(job, result, data, harness.device, wall, harness.method.dense_stage)
+        record = _record(job, result, data, harness.device, wall, harness.method.dense_stage, harness.method.supervision)
         record["lost_attempts"] = claim.content["history"]
         record["seeds_together"] = together
         if not claim.still_ours():  # presumed dead and taken over: the new owner stores this job

@@ -71,6 +71,15 @@ class DataInfo:
         """Number of samples of `split` (0 when the dataset has no such split)."""
         return dict(self.split_sizes).get(split, 0)
 
+    @property
+    def num_groups(self) -> int:
+        """Number of (y, bias) groups; group ids are `y * num_bias + bias` (GroupDRO's numbering)."""
+        return self.num_classes * self.num_bias
+
+    def group_of(self, y: Tensor, bias: Tensor) -> Tensor:
+        """Group id of each (y, bias) pair."""
+        return y * self.num_bias + bias
+
     def is_aligned(self, y: Tensor, bias: Tensor) -> Tensor:
         """Boolean mask: which (y, bias) pairs are bias-aligned under this dataset's convention."""
         if self.aligned_pairs is None:

@@ -5,6 +5,6 @@ from methods.registry import METHODS, build, register_method
 __debiasbench__ = True
 
 # Importing each method module registers it.
-from methods import dcwp, denetdm, disent, erm, lff, prusc  # noqa: E402,F401
+from methods import dcwp, denetdm, dfr, disent, erm, groupdro, jtt, lc, lff, prusc  # noqa: E402,F401
 
 __all__ = ["METHODS", "Batch", "Method", "Stage", "TrainSet", "build", "register_method"]

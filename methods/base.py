@@ -4,6 +4,11 @@ A method says only what makes it different from ERM. The harness owns the loop, 
 AMP, sampling, logging, checkpoints and evaluation. What a method sees of the training data is
 `Batch(x, y, index)` in loss stages and a `TrainSet` (x, y, index) in once-per-stage functions:
 neither type has a bias field, and the harness builds both from the images and targets alone.
+
+A method's `supervision` says which group labels ((y, bias) pairs) it may see: `none` (the
+default: none at all), `valid-groups` (those of the validation split only), `train-groups`
+(training and validation). For a split it may see the groups of, the harness hands it a
+`GroupBatch` / `GroupSet` instead, the only types with a `group` field.
 """
 from __future__ import annotations
 
@@ -24,8 +29,23 @@ class Batch(NamedTuple):
     index: Tensor
 
 
+SUPERVISION = ("none", "valid-groups", "train-groups")
+GROUP_SPLITS = {"none": (), "valid-groups": ("valid",), "train-groups": ("train", "valid")}  # splits whose groups each level may see
+
+
+class GroupBatch(NamedTuple):
+    """A mini-batch with each sample's group `y * num_bias + bias`; only for methods whose
+    `supervision` covers the batch's split."""
+
+    x: Tensor
+    y: Tensor
+    index: Tensor
+    group: Tensor
+
+
 class TrainSet:
-    """The whole training split as a method may see it (for mining, clustering, statistics).
+    """A whole split as a method may see it (for mining, clustering, statistics): the training
+    split unless a stage names another.
 
     Holds the normalised-on-demand images, the targets and nothing else; `batches()` walks the
     split in order without augmentation.
@@ -47,7 +67,22 @@ class TrainSet:
             yield Batch(self._prepare(self._images[index]), self.y[index], index)
 
 
-LossFn = Callable[[Batch], dict[str, Tensor]]
+class GroupSet(TrainSet):
+    """A split with its group labels (`group`, one per sample): handed only to a method whose
+    `supervision` covers the split. `batches()` yields `GroupBatch`es."""
+
+    __slots__ = ("group",)
+
+    def __init__(self, images: Tensor, y: Tensor, group: Tensor, prepare: Callable[[Tensor], Tensor]):
+        super().__init__(images, y, prepare)
+        self.group = group
+
+    def batches(self, batch_size: int = 1024) -> Iterator[GroupBatch]:
+        for batch in super().batches(batch_size):
+            yield GroupBatch(*batch, self.group[batch.index])
+
+
+LossFn = Callable[[Batch | GroupBatch], dict[str, Tensor]]
 
 
 def same_every_step() -> Hashable:
@@ -61,11 +96,11 @@ class Stage:
 
     A loss stage runs `steps` optimiser steps of `loss(batch)` (which returns {"loss": ..., other
     logs}) and steps the optimisers named in `optimizers` (all of the method's when empty). A
-    once-only stage runs `run(train_set)` instead (mining, clustering); what it returns is stored
-    with the job's results as diagnostics (a boolean mask over the training split is summarised
-    by the harness, which alone holds the bias labels, as precision and recall; an integer
-    vector over it, such as cluster ids, by its group sizes and purity). A loss stage draws its
-    batches from `split` (`train`; PruSC fine-tunes on `valid`). `sample_weights`, when
+    once-only stage runs `run(train_set)` instead (mining, clustering) on its `split`; what it
+    returns is stored with the job's results as diagnostics (a boolean mask over the training
+    split is summarised by the harness, which alone holds the bias labels, as precision and
+    recall; an integer vector over it, such as cluster ids, by its group sizes and purity). A
+    loss stage draws its batches from `split` (`train`; PruSC fine-tunes on `valid`). `sample_weights`, when
     given, returns per-sample weights over the stage's split and batches are drawn from them
     with replacement; otherwise batches walk shuffled epochs (`drop_last` as the official code).
     `evaluate` marks stages that are evaluated (every `eval_every` steps when given, else the
@@ -79,13 +114,15 @@ class Stage:
     metric, so the method still never sees a bias label. `graph_key` lets the harness capture
     the stage's step in a CUDA graph (benchmark/graphs.py): it returns what the loss decides in
     Python at the next step (`same_every_step` for a loss without such decisions; None runs
-    that step eagerly). A stage without it always runs eagerly.
+    that step eagerly). A stage without it always runs eagerly. `refits` marks a once-only
+    stage that changes the final predictor (DFR's last-layer refit): it is evaluated once at its
+    end and counts as an evaluated stage.
     """
 
     name: str
     steps: int = 0
     loss: LossFn | None = None
-    run: Callable[[TrainSet], dict[str, Any] | None] | None = None
+    run: Callable[[TrainSet | GroupSet], dict[str, Any] | None] | None = None
     batch_size: int = 256
     optimizers: tuple[str, ...] = ()
     drop_last: bool = False
@@ -97,10 +134,13 @@ class Stage:
     periodic: tuple[int, Callable[[TrainSet], None]] | None = None
     keep_best: tuple[str, str] | None = None
     graph_key: Callable[[], Hashable] | None = None
+    refits: bool = False
 
     def __post_init__(self) -> None:
         if (self.loss is None) == (self.run is None):
             raise ValueError(f"stage {self.name!r} needs exactly one of `loss` or `run`")
+        if self.refits and self.run is None:
+            raise ValueError(f"stage {self.name!r}: only a once-only (`run`) stage can be marked `refits`")
 
 
 class Method:
@@ -119,12 +159,16 @@ class Method:
     them; the others keep their own settings, since an optimiser that has not stepped holds no
     state.
 
+    `supervision` (one of `SUPERVISION`) declares which group labels the method may see; see the
+    module docstring. Tables mark every row with it.
+
     `neutral_defaults` names options added after results were stored, with the value at which
     they change nothing: the job id leaves them out at that value, so stored results stay found.
     """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    supervision: ClassVar[str] = "none"
     state_keys: ClassVar[tuple[str, ...]] = ()
     dense_stage: ClassVar[str | None] = None  # pruning methods: the stage whose end is the unpruned network
     shared_stages: ClassVar[dict[str, tuple[str, ...]]] = {}
