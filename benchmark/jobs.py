@@ -16,6 +16,7 @@ from typing import Any
 from benchmark import RESULT_FORMAT_VERSION
 from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
 from benchmark.errors import BenchError
+from benchmark.supervision import declared as supervision_of
 from benchmark.imports import project_packages
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
 
@@ -143,6 +144,14 @@ def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:
         raise BenchError(f"conflict_pct must be a percentage in (0, 100), got {pct:g} (the papers use 0.5 1 2 5)")
 
 
+def _check_validation_split(method: str, dataset: str, options: dict[str, Any]) -> None:
+    """A method that uses the validation split's groups, on a dataset whose validation split is
+    held out on request and is not: one error before anything runs."""
+    if options.get("valid_fraction") == 0 and supervision_of(method) == "valid-groups":
+        raise BenchError(f"{method} uses the group labels of the validation split, and {dataset} has none at "
+                         f"valid_fraction 0: hold one out with --set {dataset}.valid_fraction=0.1")
+
+
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
                 user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None,
@@ -181,6 +190,7 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                     options = dict(base_options)
                     _apply_sets(method, dataset, hp, options, point, used, types)
                     hp = check_tree(hp, method)
+                    _check_validation_split(method, dataset, options)
                     for seed in seeds:
                         payload = canonical({"method": hp, "dataset": options})
                         jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))

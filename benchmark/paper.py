@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml
+from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml, supports
 from benchmark.errors import BenchError
 from benchmark.jobs import Job, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
@@ -164,7 +164,7 @@ def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | 
         if col.conflict_pct not in by_dataset[col.dataset]:
             by_dataset[col.dataset].append(col.conflict_pct)
     return expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
-                       pcts_by_dataset=by_dataset)
+                       pcts_by_dataset=by_dataset, only_supported=True)
 
 
 @dataclass
@@ -205,8 +205,14 @@ def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, 
             n = len(values)
             series = pd.Series(values, dtype=float)
             cells[(method, j)] = Cell(n, float(series.mean()) if n else math.nan, float(series.std(ddof=1)) if n > 1 else 0.0,
-                                      ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), published[j])
+                                      _status(counts, bool(mine) or supports(method, col.dataset)), published[j])
     return cells
+
+
+def _status(counts: dict[str, int], declared: bool) -> str:
+    if not declared:
+        return "not run: no setting declared"  # configs/methods/<method>.yaml has no section for this dataset or its kind
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
 
 
 def cell_text(cell: Cell) -> tuple[str, str]:

@@ -35,11 +35,12 @@ def test_table_means_stds_paper_column_and_missing_cells():
     table = build_table(records, "last", "test", expected)
     text = render(table)
     row = next(r for r in table.rows if r[1] == "0.5")
-    assert row[3] == "2 (1 failed)"
-    assert row[4] == "35.00 ± 7.07"                  # mean and sample std of 30 and 40
+    assert row[3] == "none"                          # supervision: ERM sees no group label
+    assert row[4] == "2 (1 failed)"
+    assert row[5] == "35.00 ± 7.07"                  # mean and sample std of 30 and 40
     assert row[-1] == "35.34 ± 0.13 (-0.34)"         # DeNetDM Table 1's ERM cell and the delta
     empty = next(r for r in table.rows if r[1] == "1")
-    assert empty[3] == "0 (1 missing)" and empty[4] == "–"
+    assert empty[4] == "0 (1 missing)" and empty[5] == "–"
     assert "rule: last" in text and "denetdm-table1" in text
 
 
@@ -51,7 +52,7 @@ def test_variants_are_settings_that_differ_within_a_ratio():
 
     records = [rec(0, 0.5, 1, 80), rec(1, 0.5, 2, 80), rec(2, 5.0, 1, 10)]
     table = build_table(records)
-    variants = {(r[1], r[3]) for r in table.rows}
+    variants = {(r[1], r[4]) for r in table.rows}
     assert variants == {("0.5", "lr=1"), ("0.5", "lr=2"), ("5", "")}
 
 
@@ -88,6 +89,6 @@ def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp
         r["job"]["id"] = f"id{i}"
         (tmp_path / "jobs" / f"{stored_name(r['job'])}.json").write_text(json.dumps(r))
     table = build_table([rec(0), rec(1), rec(0, "oracle-test")])
-    assert sorted((r[3], r[4]) for r in table.rows) == [("poe_selection=last", "2"), ("poe_selection=oracle-test", "1")]
+    assert sorted((r[4], r[5]) for r in table.rows) == [("poe_selection=last", "2"), ("poe_selection=oracle-test", "1")]
     text = report_dir(tmp_path)
     assert "poe_selection=last" in text and "poe_selection=oracle-test" in text and " 0 " not in text

@@ -8,6 +8,7 @@ from benchmark import paper
 from benchmark.errors import BenchError
 from benchmark.html import html_report
 from benchmark.store import Store
+from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from tests.helpers import cli
 
 TINY = {
@@ -60,7 +61,7 @@ def test_every_shipped_table_loads_and_names_its_grid():
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda c: c["rows"].update(jtt={"published": [1, 2]}), "row 'jtt' is not a registered method"),
+    (lambda c: c["rows"].update({"no such method!": {"published": [1, 2]}}), "row 'no such method!' is not a registered method"),
     (lambda c: c["columns"][0].update(dataset="mnist"), "column 1 names unknown dataset 'mnist'"),
     (lambda c: c.update(metric="accuracy"), "metric 'accuracy' is unknown"),
     (lambda c: c["columns"][1].update(metric="f1"), "column 2's metric 'f1' is unknown"),
@@ -87,20 +88,21 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
         "**Tiny table. Ours: mean ± std over seeds 0, 1 at the quick budget, checkpoint final model (rule: last); "
         "in brackets the paper's value and our difference.**",
         "",
-        "| method | synthetic 1% | synthetic 1% (conflicting) |",
-        "|---|---:|---:|",
-        "| erm | **52.00 ± 2.83 (55.00, -3.00)** | 32.00 ± 2.83 |",
-        "| lff | 70.00 [1 missing] (71.50, -1.50) | 60.00 [1 missing] (40.00†, +20.00) |",
+        "| method | supervision | synthetic 1% | synthetic 1% (conflicting) |",
+        "|---|---|---:|---:|",
+        "| erm | none | **52.00 ± 2.83 (55.00, -3.00)** | 32.00 ± 2.83 |",
+        "| lff | none | 70.00 [1 missing] (71.50, -1.50) | 60.00 [1 missing] (40.00†, +20.00) |",
         "",
         "- source: A paper, Table 9",
         "- erm row: Another paper, Table 1",
         "- † the paper's number was measured on cmnist, not on the column's dataset",
         "- flagged = our mean lies beyond the paper's ± std; 0 of 1 cells with a published ± std on the same dataset are "
         "within it; 2 more have a published mean only or another dataset's number (not judged)",
+        f"- {SUPERVISION_NOTE}",
     ])
     assert text == expected
     csv = paper.paper_table_text("tiny", tmp_path / "res", "csv").splitlines()
-    assert csv[0].startswith("table,method,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
+    assert csv[0].startswith("table,method,supervision,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
     assert csv[1].endswith(",-3.0000,True")
     latex = paper.paper_table_text("tiny", tmp_path / "res", "latex")
     assert r"\toprule" in latex and r"\multicolumn{1}{c}{synthetic}" in latex and r"\textbf{52.00 $\pm$ 2.83}" in latex
