@@ -45,3 +45,15 @@ def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 30
 
     return subprocess.run([sys.executable, str(ROOT / "run_bench.py"), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def conflicting_acc(method: str, data, seeds: tuple[int, ...], budget: str = "quick", **overrides: Any) -> float:
+    """Mean test accuracy (%) on the bias-conflicting groups of the final model over `seeds`."""
+    from benchmark.selection import select_all
+
+    accs = []
+    for seed in seeds:
+        _, result = train(method, data, seed=seed, budget=budget, **overrides)
+        chosen = select_all(result.curve, result.group_total, result.aligned, result.final_stage)
+        accs.append(100 * chosen["last"]["test"]["conflicting_acc"])
+    return sum(accs) / len(accs)

@@ -81,13 +81,17 @@ class Spy(ERM):
         return super().loss(batch)
 
 
-def test_once_per_stage_functions_and_batches_see_no_bias(synthetic):
-    Spy.seen = []
+def _seen_by(spy: type, data, steps: int) -> list:
+    """Everything the harness handed `spy` (an ERM that records its inputs) in `steps` steps."""
+    spy.seen = []
     hp = method_hparams("erm", "synthetic", "quick")
-    hp["steps"] = 3
-    m = Spy(synthetic.info, hp, torch.device("cpu"))
-    Harness(m, synthetic, 0).run()
-    train_set, *batches = Spy.seen
+    hp["steps"] = steps
+    Harness(spy(data.info, hp, torch.device("cpu")), data, 0).run()
+    return spy.seen
+
+
+def test_once_per_stage_functions_and_batches_see_no_bias(synthetic):
+    train_set, *batches = _seen_by(Spy, synthetic, 3)
     assert isinstance(train_set, TrainSet) and not hasattr(train_set, "bias")
     assert len(batches) == 3 and all(type(b) is Batch for b in batches)
     assert all(type(b) is Batch for b in train_set.batches(256))
@@ -100,12 +104,7 @@ class GroupSpy(Spy):
 
 
 def test_declared_training_groups_reach_the_method_as_group_types(synthetic):
-    GroupSpy.seen = []
-    hp = method_hparams("erm", "synthetic", "quick")
-    hp["steps"] = 3
-    m = GroupSpy(synthetic.info, hp, torch.device("cpu"))
-    Harness(m, synthetic, 0).run()
-    train_set, *batches = GroupSpy.seen
+    train_set, *batches = _seen_by(GroupSpy, synthetic, 3)
     train = synthetic.splits["train"]
     assert isinstance(train_set, GroupSet) and torch.equal(train_set.group, train.y * synthetic.info.num_bias + train.bias)
     assert len(batches) == 3 and all(type(b) is GroupBatch for b in batches)
@@ -123,12 +122,7 @@ class ValidSpy(Spy):
 
 
 def test_validation_groups_reach_only_validation_stages(synthetic):
-    ValidSpy.seen = []
-    hp = method_hparams("erm", "synthetic", "quick")
-    hp["steps"] = 2
-    m = ValidSpy(synthetic.info, hp, torch.device("cpu"))
-    Harness(m, synthetic, 0).run()
-    valid_set, train_set, *batches = ValidSpy.seen
+    valid_set, train_set, *batches = _seen_by(ValidSpy, synthetic, 2)
     assert isinstance(valid_set, GroupSet) and len(valid_set) == len(synthetic.splits["valid"])
     assert type(train_set) is TrainSet and all(type(b) is Batch for b in batches)
 

@@ -8,8 +8,7 @@ import pytest
 
 import datasets
 import methods.lff
-from benchmark.selection import select_all
-from tests.helpers import train
+from tests.helpers import conflicting_acc as mean_conflicting_acc
 
 STEPS = 1200
 SEEDS = (0, 1)
@@ -22,12 +21,7 @@ def data():
 
 
 def conflicting_acc(method, data, **overrides):
-    accs = []
-    for seed in SEEDS:
-        _, result = train(method, data, seed=seed, steps=STEPS, **{**SCHEDULE.get(method, {}), **overrides})
-        chosen = select_all(result.curve, result.group_total, result.aligned, result.final_stage)
-        accs.append(100 * chosen["last"]["test"]["conflicting_acc"])
-    return sum(accs) / len(accs)
+    return mean_conflicting_acc(method, data, SEEDS, steps=STEPS, **{**SCHEDULE.get(method, {}), **overrides})
 
 
 @pytest.fixture(scope="module")

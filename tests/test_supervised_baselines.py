@@ -16,9 +16,8 @@ import torch
 
 import datasets
 from benchmark.config import method_hparams
-from benchmark.selection import select_all
 from datasets.base import BiasedData, Split
-from tests.helpers import train
+from tests.helpers import conflicting_acc as mean_conflicting_acc
 
 STEPS = 1200
 SEEDS = (0, 1)
@@ -50,12 +49,7 @@ def conflicting_acc(method, data, **overrides):
 
 
 def _train_mean(method, data, **overrides):
-    accs = []
-    for seed in SEEDS:
-        _, result = train(method, data, seed=seed, budget="paper", **_settings(method, **overrides))
-        chosen = select_all(result.curve, result.group_total, result.aligned, result.final_stage)
-        accs.append(100 * chosen["last"]["test"]["conflicting_acc"])
-    return sum(accs) / len(accs)
+    return mean_conflicting_acc(method, data, SEEDS, budget="paper", **_settings(method, **overrides))
 
 
 @pytest.fixture(scope="module")
