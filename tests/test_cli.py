@@ -26,7 +26,7 @@ def test_run_then_rerun_then_report_in_every_format(tmp_path):
     first = cli(*QUICK, "--seeds", "0", "1", "--results-dir", str(out))
     assert first.returncode == 0, first.stderr
     row = next(ln for ln in first.stdout.splitlines() if ln.startswith("synthetic"))
-    assert row.split()[3] == "2"  # n seeds
+    assert row.split()[3:5] == ["none", "2"]  # supervision, n seeds
     assert "checkpoint: final model (rule: last)" in first.stdout
     assert "2 run now, 0 already in the store" in first.stderr
     assert len(list((out / "jobs").glob("*.json"))) == 2
@@ -37,7 +37,7 @@ def test_run_then_rerun_then_report_in_every_format(tmp_path):
     table = cli("report", str(out))
     assert table.returncode == 0 and "synthetic" in table.stdout
     md = cli("report", str(out), "--format", "markdown").stdout
-    assert md.count("|") > 10 and "| synthetic | 1 | erm |" in md
+    assert md.count("|") > 10 and "| synthetic | 1 | erm | none |" in md
     latex = cli("report", str(out), "--format", "latex").stdout
     assert r"\toprule" in latex and r"\bottomrule" in latex and r"$\pm$" in latex
     csv = pd.read_csv(io.StringIO(cli("report", str(out), "--format", "csv").stdout))
