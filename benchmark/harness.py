@@ -29,6 +29,7 @@ from benchmark.failpoints import failpoint
 from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
+from benchmark.supervision import no_validation_split
 from datasets.base import BiasedData
 from methods.base import GROUP_SPLITS, SUPERVISION, Batch, GroupSet, Method, Stage, TrainSet
 
@@ -138,8 +139,7 @@ class Harness:
         if level not in SUPERVISION:
             raise BenchError(f"method {name} declares supervision {level!r}: use one of {', '.join(SUPERVISION)}")
         if level == "valid-groups" and "valid" not in self.data.splits:
-            raise BenchError(f"{name} uses the group labels of the validation split, and {dataset} has none: hold one "
-                             f"out with --set {dataset}.valid_fraction=0.1")
+            raise BenchError(no_validation_split(name, dataset))
         return GROUP_SPLITS[level]
 
     def split_set(self, split: str = "train") -> TrainSet | GroupSet:

@@ -17,6 +17,7 @@ from benchmark import RESULT_FORMAT_VERSION
 from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
 from benchmark.errors import BenchError
 from benchmark.supervision import declared as supervision_of
+from benchmark.supervision import no_validation_split
 from benchmark.imports import project_packages
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
 
@@ -148,8 +149,7 @@ def _check_validation_split(method: str, dataset: str, options: dict[str, Any]) 
     """A method that uses the validation split's groups, on a dataset whose validation split is
     held out on request and is not: one error before anything runs."""
     if options.get("valid_fraction") == 0 and supervision_of(method) == "valid-groups":
-        raise BenchError(f"{method} uses the group labels of the validation split, and {dataset} has none at "
-                         f"valid_fraction 0: hold one out with --set {dataset}.valid_fraction=0.1")
+        raise BenchError(no_validation_split(method, dataset))
 
 
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,

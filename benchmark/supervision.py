@@ -33,3 +33,9 @@ def of_record(record: dict[str, Any]) -> str:
 
 def label(level: str) -> str:
     return LABELS.get(level, level)
+
+
+def no_validation_split(method: str, dataset: str) -> str:
+    """The one error line for a `valid-groups` method on a dataset without a validation split."""
+    return (f"{method} uses the group labels of the validation split, and {dataset} has none: hold one out "
+            f"with --set {dataset}.valid_fraction=0.1")

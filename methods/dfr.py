@@ -9,22 +9,9 @@ from torch import Tensor
 from methods.base import GroupSet, Stage, TrainSet
 from methods.biased_model import train_set_features
 from methods.erm import ERM
+from methods.groups import balanced_subset, worst_group_accuracy
 from methods.registry import register_method
 from methods.sparse_logistic import fit_l1_logistic, predict_scores
-
-
-def balanced_subset(group: Tensor) -> Tensor:
-    """Indices of a random subset holding every present group at the size of the smallest one
-    (DFR's `balance_val`, dfr_evaluate_spurious.py:82-89); groups absent from the split are skipped."""
-    present = torch.unique(group)
-    smallest = int(torch.bincount(group)[present].min())
-    picks = [members[torch.randperm(len(members))[:smallest].to(members.device)]
-             for members in (torch.nonzero(group == g).squeeze(1) for g in present)]
-    return torch.cat(picks)
-
-
-def worst_group_accuracy(pred: Tensor, y: Tensor, group: Tensor) -> float:
-    return min(float((pred[group == g] == y[group == g]).float().mean()) for g in torch.unique(group))
 
 
 @register_method("dfr")

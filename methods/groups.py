@@ -1,5 +1,5 @@
 """Shared pieces of the methods that use group labels ((y, bias) pairs; see `supervision` in
-methods/base.py): per-group means of per-sample values, and group-balanced sample weights.
+methods/base.py): per-group means, group-balanced sample weights and subsets, worst-group accuracy.
 Group ids are `y * num_bias + bias`; a group absent from a batch or split counts 0 samples.
 """
 from __future__ import annotations
@@ -24,6 +24,21 @@ def group_means(values: Tensor, group: Tensor, num_groups: int) -> tuple[Tensor,
 
 def balanced_weights(group: Tensor, num_groups: int) -> Tensor:
     """Per-sample weights 1 / (size of the sample's group): every group is drawn equally often in
-    expectation (GroupDRO's `--reweight_groups`, dro_dataset.py:43-69; DFR's balanced subsets)."""
+    expectation (GroupDRO's `--reweight_groups`, dro_dataset.py:43-69)."""
     counts = torch.bincount(group, minlength=num_groups).float()
     return 1.0 / counts[group]
+
+
+def balanced_subset(group: Tensor) -> Tensor:
+    """Indices of a random subset holding every present group at the size of the smallest one
+    (DFR's `balance_val`, dfr_evaluate_spurious.py:82-89); groups absent from the split are skipped."""
+    present = torch.unique(group)
+    smallest = int(torch.bincount(group)[present].min())
+    picks = [members[torch.randperm(len(members))[:smallest].to(members.device)]
+             for members in (torch.nonzero(group == g).squeeze(1) for g in present)]
+    return torch.cat(picks)
+
+
+def worst_group_accuracy(pred: Tensor, y: Tensor, group: Tensor) -> float:
+    """Lowest accuracy over the groups present (DFR tunes its C by it on validation)."""
+    return min(float((pred[group == g] == y[group == g]).float().mean()) for g in torch.unique(group))
