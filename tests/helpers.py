@@ -47,8 +47,21 @@ def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 30
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def conflicting_acc(method: str, data, seeds: tuple[int, ...], budget: str = "quick", **overrides: Any) -> float:
-    """Mean test accuracy (%) on the bias-conflicting groups of the final model over `seeds`."""
+_CONFLICTING: dict[tuple, float] = {}
+
+
+def conflicting_acc(method: str, data, seeds: tuple[int, ...], budget: str = "quick", fresh: bool = False,
+                    **overrides: Any) -> float:
+    """Mean test accuracy (%) on the bias-conflicting groups of the final model over `seeds`; each
+    setting trains once per test session (modules comparing with the same ERM share it), unless
+    `fresh` (a test that patches the method's code must train again)."""
+    key = (method, data.fingerprint["sha256"], tuple(seeds), budget, repr(sorted(overrides.items())))
+    if fresh or key not in _CONFLICTING:
+        _CONFLICTING[key] = _mean_conflicting_acc(method, data, seeds, budget, **overrides)
+    return _CONFLICTING[key]
+
+
+def _mean_conflicting_acc(method: str, data, seeds: tuple[int, ...], budget: str, **overrides: Any) -> float:
     from benchmark.selection import select_all
 
     accs = []
