@@ -97,7 +97,7 @@ def run_parser() -> ArgumentParser:
 
 
 def list_registry() -> str:
-    from benchmark.config import CONFIG_ROOT, dataset_config, load_yaml, supports
+    from benchmark.config import CONFIG_ROOT, dataset_config, load_yaml, supported_datasets
     from benchmark.imports import project_packages
     from benchmark.supervision import label
 
@@ -105,7 +105,7 @@ def list_registry() -> str:
     lines = ["methods (supervision: which group labels it trains with; datasets: those it declares settings for):"]
     for name, cls in sorted(methods_pkg.METHODS.items()):
         lines.append(f"  {name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
-        usable = [d for d in sorted(datasets_pkg.DATASETS) if supports(name, d)]
+        usable = supported_datasets(name, sorted(datasets_pkg.DATASETS))
         lines.append(f"  {'':<14} supervision: {label(cls.supervision)}; datasets: {' '.join(usable) or 'none'}")
     lines.append("datasets:")
     for name, entry in sorted(datasets_pkg.DATASETS.items()):
@@ -129,10 +129,11 @@ def _resolve_names(requested: list[str], registered: dict[str, Any], kind: str) 
 
 def _note_unsupported(methods: list[str], datasets: list[str]) -> None:
     """`--methods all`: say which methods sit out which datasets (they declare no setting for them)."""
-    from benchmark.config import supports
+    from benchmark.config import supported_datasets
 
+    usable = {m: supported_datasets(m, datasets) for m in methods}
     for dataset in datasets:
-        out = [m for m in methods if not supports(m, dataset)]
+        out = [m for m in methods if dataset not in usable[m]]
         if out:
             print(f"note: --methods all leaves out {', '.join(out)} on {dataset}: no setting declared for it "
                   "(run_bench.py --list shows what each method supports)", file=sys.stderr)

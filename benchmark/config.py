@@ -68,13 +68,17 @@ def dataset_config(name: str) -> dict[str, Any]:
     return cfg
 
 
-def supports(method: str, dataset: str) -> bool:
-    """Whether the method declares settings for the dataset: a `datasets.<dataset>` section in its
+def supported_datasets(method: str, datasets: list[str]) -> list[str]:
+    """Those of `datasets` the method declares settings for: a `datasets.<dataset>` section in its
     YAML, or a `kinds.<input kind>` section for datasets of that kind without their own. A method
-    declares only the datasets it was run on; nothing else runs it."""
+    declares only the datasets it was run on; nothing else runs it. Reads the YAML once."""
     cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
-    kind = dataset_config(dataset).get("input_kind", "small")
-    return dataset in (cfg.get("datasets") or {}) or kind in (cfg.get("kinds") or {})
+    named, kinds = cfg.get("datasets") or {}, cfg.get("kinds") or {}
+    return [d for d in datasets if d in named or dataset_config(d).get("input_kind", "small") in kinds]
+
+
+def supports(method: str, dataset: str) -> bool:
+    return bool(supported_datasets(method, [dataset]))
 
 
 def support_text(method: str) -> str:
