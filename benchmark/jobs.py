@@ -16,9 +16,9 @@ from typing import Any
 from benchmark import RESULT_FORMAT_VERSION
 from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
 from benchmark.errors import BenchError
+from benchmark.imports import project_packages
 from benchmark.supervision import declared as supervision_of
 from benchmark.supervision import no_validation_split
-from benchmark.imports import project_packages
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
 
 

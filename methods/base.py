@@ -29,8 +29,8 @@ class Batch(NamedTuple):
     index: Tensor
 
 
-SUPERVISION = ("none", "valid-groups", "train-groups")
 GROUP_SPLITS = {"none": (), "valid-groups": ("valid",), "train-groups": ("train", "valid")}  # splits whose groups each level may see
+SUPERVISION = tuple(GROUP_SPLITS)
 
 
 class GroupBatch(NamedTuple):

@@ -8,7 +8,7 @@ import torch
 
 from benchmark.errors import BenchError
 from datasets.base import DataInfo
-from methods.base import Method
+from methods.base import SUPERVISION, Method
 
 METHODS: dict[str, type[Method]] = {}
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "methods"
@@ -24,6 +24,8 @@ def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
             raise RuntimeError(f"method {name!r} has no config: add configs/methods/{name}.yaml")
         if not (cls.__doc__ or "").strip():
             raise RuntimeError(f"method {name!r} needs a docstring naming its paper")
+        if cls.supervision not in SUPERVISION:
+            raise RuntimeError(f"method {name!r} declares supervision {cls.supervision!r}: use one of {', '.join(SUPERVISION)}")
         cls.name = name
         METHODS[name] = cls
         return cls

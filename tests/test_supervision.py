@@ -79,3 +79,16 @@ def test_methods_all_says_which_methods_sit_out_a_dataset(capsys):
     _note_unsupported(["erm", "jtt", "lc"], ["cifar10c", "cmnist"])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "leaves out jtt on cifar10c" in err
+
+
+def test_an_unknown_level_is_refused_when_the_method_is_registered(tmp_path, monkeypatch):
+    import pytest
+
+    import methods.registry as registry
+    from methods.erm import ERM
+
+    (tmp_path / "oracle_erm.yaml").write_text("defaults: {}\n")
+    monkeypatch.setattr(registry, "CONFIG_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="declares supervision 'test-groups': use one of none, valid-groups, train-groups"):
+        registry.register_method("oracle_erm")(type("OracleERM", (ERM,), {"__doc__": "A test stand-in.", "supervision": "test-groups"}))
+    assert "oracle_erm" not in registry.METHODS
