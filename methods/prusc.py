@@ -11,6 +11,7 @@ from methods.base import Batch, Method, Stage, TrainSet, same_every_step
 from methods.biased_model import train_set_features
 from methods.clustering import cosine_kmeans
 from methods.contrastive import contrastive_loss
+from methods.groups import balanced_weights
 from methods.masks import add_weight_masks, enter_mask_stage, mask_logit_sum, mask_parameters, mask_sparsity, weight_parameters
 from methods.models import build_model, build_optimizer, build_scheduler
 from methods.registry import register_method
@@ -120,7 +121,7 @@ class PruSC(Method):
         if mode == "none":
             return torch.ones(len(y), device=self.device)
         if mode == "class":
-            return 1.0 / torch.bincount(y)[y].float()
+            return balanced_weights(y, self.info.num_classes)  # classes as the groups
         cells = y * int(self.hparams["clusters"]) + self.clusters
         cell_size = torch.bincount(cells)[cells].float()
         cells_per_class = torch.zeros(self.info.num_classes, device=self.device).index_add_(
