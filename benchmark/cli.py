@@ -46,6 +46,11 @@ def run_parser() -> ArgumentParser:
                    help="percent of bias-conflicting training samples (default: each dataset's standard ratios)")
     p.add_argument("--budget", choices=BUDGETS, default=d.get("budget", "paper"),
                    help="quick: a few hundred steps (smoke run); paper: the official step counts (default: %(default)s)")
+    p.add_argument("--protocol", choices=("published", "matched"), default="published",
+                   help="published: each method with its paper's networks; matched: every method predicts with one "
+                        "backbone of the dataset (--backbone), its other settings as published (default: %(default)s)")
+    p.add_argument("--backbone", default=None, metavar="NAME",
+                   help="--protocol matched: the dataset's backbone (cmnist: mlp or cnn; default: the first its YAML lists)")
     p.add_argument("--device", default=d.get("device", "auto"), help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--data-placement", choices=("auto", "device", "host"), default=d.get("data_placement", "auto"),
                    help="images on the GPU, or streamed from host memory; auto streams when they would fill over half of "
@@ -162,7 +167,7 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
     from benchmark.jobs import canonical, expand_grid
-    from benchmark.report import build_table, render
+    from benchmark.report import build_tables, render_all
     from benchmark.runner import expected_vs_found, run_grid, runtime_options
     from benchmark.store import Store
     from benchmark.threads import requested_threads
@@ -190,7 +195,7 @@ def cmd_run(argv: list[str]) -> int:
         seeds = args.seeds if _given(argv, "--seeds") else table.seeds
         budget = args.budget if _given(argv, "--budget") else table.budget
         rule = args.selection if _given(argv, "--selection") else table.selection
-        jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user)
+        jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user, args.protocol, args.backbone)
     else:
         datasets_pkg, methods_pkg = project_packages()
         methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
@@ -199,7 +204,7 @@ def cmd_run(argv: list[str]) -> int:
         if every_method:
             _note_unsupported(methods, dataset_names)
         jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user,
-                           only_supported=every_method)
+                           only_supported=every_method, protocol=args.protocol, backbone=args.backbone)
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)
@@ -229,7 +234,7 @@ def cmd_run(argv: list[str]) -> int:
         print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
     else:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
-        print(render(build_table(records, args.selection, "test", expected), args.format))
+        print(render_all(build_tables(records, args.selection, "test", expected), args.format))
     failed = summary["failed"]
     print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, "
           f"{summary['elsewhere']} finished by other runners, {len(failed)} failed"
@@ -252,8 +257,13 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--split", choices=("test", "valid"), default="test")
     p.add_argument("--diagnostics", action="store_true",
                    help="per-run diagnostics instead (DCWP's mining precision/recall, PruSC's cluster purity)")
+    p.add_argument("--compute", action="store_true",
+                   help="add each row's training compute: optimiser steps, forward samples, training minutes")
     p.add_argument("--paper", default=None, metavar="NAME",
                    help="one published table (configs/paper/NAME.yaml) in the paper's layout, from the stored results")
+    p.add_argument("--protocol", choices=("published", "matched"), default="published",
+                   help="--paper: the protocol of our runs to show beside the paper's (default: %(default)s)")
+    p.add_argument("--backbone", default=None, metavar="NAME", help="--paper with --protocol matched: the backbone")
     args = p.parse_args(argv)
     if args.paper:
         from benchmark.paper import paper_table_text
@@ -261,7 +271,7 @@ def cmd_report(argv: list[str]) -> int:
         if args.format == "html":
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
         rule = args.selection if _given(argv, "--selection") else None
-        print(paper_table_text(args.paper, args.results_dir, args.format, rule))
+        print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol, backbone=args.backbone))
         return 0
     if args.format == "html":
         from benchmark.html import write_html_report
@@ -269,7 +279,7 @@ def cmd_report(argv: list[str]) -> int:
         explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
         return 0
-    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics))
+    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics, args.compute))
     return 0
 
 

@@ -3,8 +3,9 @@
 A method's hyperparameters for one dataset resolve in this order, later winning:
 configs/defaults.yaml `method` -> configs/methods/<m>.yaml `defaults` -> its `kinds.<input kind>`
 section when it has no section for the dataset, else its `datasets.<dataset>` section -> its
-`by_conflict_pct.<pct>` entry -> its `budgets.<budget>` section -> the --config file's
-`methods.<m>` -> --set key=value.
+`by_conflict_pct.<pct>` entry -> its `budgets.<budget>` section -> under `--protocol matched`,
+the dataset's backbone in the roles of the method's `matched` section (benchmark/protocol.py) ->
+the --config file's `methods.<m>` -> --set key=value.
 Dataset options resolve from configs/datasets/<d>.yaml `options`, then the --config file's
 `datasets.<d>`, then --set <d>.key=value.
 """
@@ -90,7 +91,7 @@ def support_text(method: str) -> str:
 
 
 def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] | None = None,
-                   conflict_pct: float | None = None) -> dict[str, Any]:
+                   conflict_pct: float | None = None, protocol: Any = None) -> dict[str, Any]:
     """Resolved hyperparameters of `method` on `dataset` at `budget` (see module docstring).
 
     A dataset section may hold `by_conflict_pct: {0.5: {...}, 1: {...}}` for numbers the official
@@ -117,6 +118,10 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
         nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))
         hp = deep_merge(hp, per_ratio[nearest])
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
+    if protocol is not None:
+        from benchmark.protocol import apply
+
+        hp = apply(method, dataset, hp, protocol)
     override = ((user or {}).get("methods") or {}).get(method)
     return hp if override is None else merge_checked(hp, override, f"--config methods.{method}: {method}")
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from benchmark.compute import ForwardCounter
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.failpoints import failpoint
 from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
@@ -130,6 +131,7 @@ class Harness:
         self.last_checkpoint = time.monotonic()
         self.bar = None
         self.graph_steps: dict[str, dict[str, int]] = {}
+        self.forward_counts: dict[str, dict[str, Any]] = {}  # per stage, until its timings are written
         self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
@@ -204,7 +206,8 @@ class Harness:
             return
         self.method.models.load_state_dict(best["models"])
         split, metric = stage.keep_best
-        self.result.diagnostics[stage.name] = {"kept_step": best["step"], "kept_by": f"{split} {metric}", "kept_value": best["value"]}
+        self.result.diagnostics.setdefault(stage.name, {}).update(
+            kept_step=best["step"], kept_by=f"{split} {metric}", kept_value=best["value"])
         self._log({"event": "kept_best", "stage": stage.name, **self.result.diagnostics[stage.name]})
 
     def _diagnose(self, stage: str, report: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +233,15 @@ class Harness:
                 out[key] = value
         return out
 
+    def _sampling_mass(self, stage: Stage, weights: Tensor) -> None:
+        """For evaluation only: the share of a weighted stage's sampling mass that lands on
+        bias-conflicting samples, beside their share of the split (what uniform sampling gives)."""
+        _, y, bias = self.data.splits[stage.split]
+        conflicting = ~self.data.info.is_aligned(y, bias).to(weights.device)
+        mass = float(weights[conflicting].sum() / weights.sum()) if float(weights.sum()) > 0 else 0.0
+        self.result.diagnostics.setdefault(stage.name, {}).update(
+            conflicting_sampling_mass=mass, conflicting_share=float(conflicting.float().mean()))
+
     def _group_summary(self, groups: Tensor, bias: Tensor) -> dict[str, Any]:
         """Sizes of the groups a method formed (e.g. clusters) and, for evaluation only, their purity
         with respect to the bias attribute: the fraction of samples whose group's most common bias
@@ -240,7 +252,24 @@ class Harness:
         table.index_put_((inverse, bias), torch.ones_like(bias), accumulate=True)
         return {"count": len(ids), "sizes": table.sum(1).tolist(),
                 "bias_purity": float(table.max(1).values.sum() / len(groups)),
-                "chance_purity": float(table.sum(0).max() / len(groups))}
+                "chance_purity": float(table.sum(0).max() / len(groups)),
+                "conflicting_in_aligned_cells": self._hidden_conflicting(groups)}
+
+    def _hidden_conflicting(self, groups: Tensor) -> float:
+        """Share of the bias-conflicting training samples whose (class, group) cell holds more of its
+        class's bias-aligned samples than conflicting ones: balancing over such cells cannot lift
+        them, since they are outnumbered where they sit. NaN without conflicting samples."""
+        _, y, bias = self.data.splits["train"]
+        y, bias = y.to(groups.device), bias.to(groups.device)
+        conflicting = ~self.data.info.is_aligned(y, bias)
+        if not bool(conflicting.any()):
+            return float("nan")
+        cells = torch.unique(torch.stack([y, groups]), dim=1, return_inverse=True)[1]
+        n_cells = int(cells.max()) + 1
+        in_conflict = torch.zeros(n_cells, device=groups.device).index_add_(0, cells, conflicting.float())
+        in_aligned = torch.zeros(n_cells, device=groups.device).index_add_(0, cells, (~conflicting).float())
+        hidden = (in_aligned > in_conflict)[cells] & conflicting
+        return float(hidden.sum() / conflicting.sum())
 
     # ----- checkpoints ------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
@@ -381,7 +410,9 @@ class Harness:
     def _make_sampler(self, stage: Stage) -> EpochSampler | WeightedSampler:
         self._require_split(stage)
         if stage.sample_weights is not None:
-            return WeightedSampler(stage.sample_weights().to(self.device), stage.batch_size, self.generator)
+            weights = stage.sample_weights().to(self.device)
+            self._sampling_mass(stage, weights)
+            return WeightedSampler(weights, stage.batch_size, self.generator)
         return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator,
                             on_host=self.data.streamed)
 
@@ -432,6 +463,17 @@ class Harness:
             self.capture_stream = torch.cuda.Stream(self.device)
         return StepGraphs(step, stage.graph_key, stage.batch_size, self.capture_stream, self._log)
 
+    def _forwards(self, stage: str) -> dict[str, Any]:
+        """This process's forward counts of a stage: per optimiser step, plus periodic and once-only passes."""
+        return self.forward_counts.setdefault(stage, {"per_step": (0, 0), "passes": 0, "samples": 0})
+
+    def _forward_totals(self, stage: Stage, steps: int) -> dict[str, int]:
+        counted = self.forward_counts.pop(stage.name, None)
+        if counted is None:  # resumed after the stage's last step: nothing ran here to count
+            return {}
+        per_pass, per_sample = counted["per_step"]
+        return {"forward_passes": per_pass * steps + counted["passes"], "forward_samples": per_sample * steps + counted["samples"]}
+
     def _train_stage(self, stage: Stage, start: int) -> None:
         for _ in self._stage_steps(stage, start):
             pass
@@ -451,14 +493,18 @@ class Harness:
             self.graph_steps[stage.name] = graphs.counts  # reported with the stage's timings
         eval_every = self.eval_every if stage.eval_every is None else stage.eval_every
         periodic_every, periodic = stage.periodic or (0, None)
+        counted = self._forwards(stage.name)
         for step in range(start, stage.steps):
             m.step = step
             batch = self.data.train_batch(self.sampler.next(), stage.split, self.generator, stage.split in self.group_splits)
             if self.data.streamed:
                 self.data.prefetch(stage.split, self.sampler.peek())
-            out = graphs.step(batch) if graphs is not None else None
-            if out is None:
-                out = step_fn(batch)
+            with ForwardCounter(m.models) if step == start else nullcontext() as counter:
+                out = graphs.step(batch) if graphs is not None else None
+                if out is None:
+                    out = step_fn(batch)
+            if counter is not None:  # every step of a stage runs the same forwards (benchmark/compute.py)
+                counted["per_step"] = (counter.passes, counter.samples)
             for sched in schedulers:
                 sched.step()
             accumulate(sums, out)
@@ -466,8 +512,10 @@ class Harness:
             done = step + 1
             self.position.update(step=done, global_step=self.position["global_step"] + 1)
             if periodic is not None and done % periodic_every == 0:
-                with torch.no_grad():
+                with torch.no_grad(), ForwardCounter(m.models) as counter:
                     periodic(self.split_set())
+                counted["passes"] += counter.passes
+                counted["samples"] += counter.samples
                 m.train_mode()
             if stage.evaluate and ((eval_every and done % eval_every == 0) or done == stage.steps):
                 self.evaluate(stage, done)
@@ -511,8 +559,9 @@ class Harness:
                 if stage.run is not None:
                     if start == 0:
                         self._require_split(stage)
-                        with self._autocast():
+                        with self._autocast(), ForwardCounter(self.method.models) as counter:
                             report = stage.run(self.split_set(stage.split))
+                        self._forwards(stage.name).update(passes=counter.passes, samples=counter.samples)
                         if report:
                             self.result.diagnostics[stage.name] = self._diagnose(stage.name, report)
                             self._log({"event": "diagnostics", "stage": stage.name, **self.result.diagnostics[stage.name]})
@@ -530,7 +579,7 @@ class Harness:
                     torch.cuda.synchronize(self.device)
                 steps = stage.steps if stage.loss is not None else 0
                 self.result.timings[stage.name] = {"seconds": time.perf_counter() - self.stage_began, "steps": steps,
-                                                   **self.graph_steps.pop(stage.name, {})}
+                                                   **self._forward_totals(stage, steps), **self.graph_steps.pop(stage.name, {})}
                 self.position.update(stage=i + 1, step=0)
                 self.sampler = None
                 state = self._state()

@@ -20,7 +20,8 @@ from typing import Any
 from benchmark.errors import BenchError
 from benchmark.jobs import stored_name
 from benchmark.paper import Cell, PaperTable, available, caption_text, cell_text, load_paper, note_lines, paper_jobs, regenerate
-from benchmark.report import Table, build_table, diagnostics_table, hparams_key
+from benchmark.protocol import of_job
+from benchmark.report import Table, build_tables, diagnostics_table, hparams_key
 from benchmark.supervision import declared, label
 
 STYLE = """
@@ -107,16 +108,23 @@ def html_report(results_dir: str | Path, rule: str | None = None) -> str:
     failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in failures]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
     main_rule = rule or "last"
-    sections = [("results", "All runs", _table_html(build_table(records, main_rule, "test", done + failed)))]
+    tables = build_tables(records, main_rule, "test", done + failed)
+    sections = [("results", "All runs", "".join(_table_html(t) for t in tables))]
     by_id = {r["job"]["id"]: r for r in records}
+    protocols = sorted({of_job(r["job"]) for r in records}, key=lambda p: (p.key is not None, p.label))
     papers = []
     for name in available():
-        table = load_paper(name)
-        jobs = paper_jobs(table)
-        if any(job.id in by_id for job in jobs):
-            table_rule = rule or table.selection
-            papers.append(f"<h3>{html.escape(name)}</h3>"
-                          + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), table_rule), table_rule))
+        for protocol in protocols:
+            table = load_paper(name)
+            try:
+                jobs = paper_jobs(table, protocol=protocol.name, backbone=protocol.backbone)
+            except BenchError:  # the table's datasets have no such backbone
+                continue
+            if any(job.id in by_id for job in jobs):
+                table_rule = rule or table.selection
+                title = name if protocol.key is None else f"{name}, {protocol.label}"
+                papers.append(f"<h3>{html.escape(title)}</h3>"
+                              + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), table_rule), table_rule))
     if papers:
         sections.append(("papers", "Published tables, regenerated", "".join(papers)))
     figures = _figures(records, root / "plots", main_rule) if records else []

@@ -17,6 +17,8 @@ from benchmark import RESULT_FORMAT_VERSION
 from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
 from benchmark.errors import BenchError
 from benchmark.imports import project_packages
+from benchmark.protocol import Protocol, of_job
+from benchmark.protocol import resolve as resolve_protocol
 from benchmark.supervision import declared as supervision_of
 from benchmark.supervision import no_validation_split
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
@@ -94,6 +96,10 @@ class Job:
         return self._digest(hp, extra=extra)
 
     @property
+    def protocol(self) -> Protocol:
+        return of_job({"hparams": self.hparams})
+
+    @property
     def name(self) -> str:
         """File-name stem: readable fields, then the id."""
         return stored_name({"method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
@@ -102,7 +108,8 @@ class Job:
     @property
     def label(self) -> str:
         ratio = "as released" if self.conflict_pct == 0 else f"{self.conflict_pct:g}% conflicting"
-        return f"{self.method} on {self.dataset} ({ratio}, seed {self.seed})"
+        protocol = "" if self.protocol.key is None else f", {self.protocol.label}"
+        return f"{self.method} on {self.dataset} ({ratio}, seed {self.seed}{protocol})"
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
@@ -155,8 +162,11 @@ def _check_validation_split(method: str, dataset: str, options: dict[str, Any]) 
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
                 user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None,
-                only_supported: bool = False) -> list[Job]:
+                only_supported: bool = False, protocol: str = "published", backbone: str | None = None) -> list[Job]:
     """The product of the CLI lists (and of every comma-separated --set value), as Jobs.
+
+    `protocol`/`backbone`: the comparison protocol (benchmark/protocol.py); a matched job's
+    hyperparameters name it, so it is part of the job's id.
 
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
     `only_supported` leaves out the (method, dataset) pairs the method declares no setting for
@@ -179,10 +189,11 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
         base_options.update(check_options(dataset, ((user or {}).get("datasets") or {}).get(dataset) or {}, types,
                                           f"--config datasets.{dataset}"))
         known.update(f"{dataset}.{option}" for option in types)
+        chosen = resolve_protocol(protocol, backbone, dataset)
         for method in methods:
             if only_supported and not supports(method, dataset):
                 continue
-            per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct)) for pct in pcts}
+            per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct), chosen) for pct in pcts}
             known.update(key for hp in per_pct.values() for key in leaves(hp))
             for point in points:
                 for pct in pcts:
@@ -192,7 +203,8 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                     hp = check_tree(hp, method)
                     _check_validation_split(method, dataset, options)
                     for seed in seeds:
-                        payload = canonical({"method": hp, "dataset": options})
+                        payload = canonical({"method": hp, "dataset": options,
+                                             **({"protocol": chosen.key} if chosen.key else {})})
                         jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))
     unused = [k for k, _ in (sets or []) if k not in used]
     if unused:

@@ -33,6 +33,8 @@ from benchmark.errors import BenchError
 from benchmark.jobs import Job, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
+from benchmark.protocol import Protocol
+from benchmark.protocol import caption as protocol_caption
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label
 
@@ -68,6 +70,7 @@ class PaperTable:
     rows: dict[str, list[Published | None]]
     row_sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    protocols: list[Protocol] = field(default_factory=lambda: [Protocol()])  # of our runs (the paper's: its own networks)
 
 
 def available() -> list[str]:
@@ -156,15 +159,19 @@ def load_paper(name: str) -> PaperTable:
 
 
 def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | None = None,
-               sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None) -> list[Job]:
-    """Every job the table needs: its rows x its columns x seeds, at the table's budget."""
+               sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None,
+               protocol: str = "published", backbone: str | None = None) -> list[Job]:
+    """Every job the table needs: its rows x its columns x seeds, at the table's budget, under `protocol`
+    (recorded on the table for its caption)."""
     by_dataset: dict[str, list[float]] = {}
     for col in table.columns:
         by_dataset.setdefault(col.dataset, [])
         if col.conflict_pct not in by_dataset[col.dataset]:
             by_dataset[col.dataset].append(col.conflict_pct)
-    return expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
-                       pcts_by_dataset=by_dataset, only_supported=True)
+    jobs = expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
+                       pcts_by_dataset=by_dataset, only_supported=True, protocol=protocol, backbone=backbone)
+    table.protocols = sorted({job.protocol for job in jobs}, key=lambda p: p.label) or [Protocol()]
+    return jobs
 
 
 @dataclass
@@ -231,8 +238,10 @@ def cell_text(cell: Cell) -> tuple[str, str]:
 
 
 def caption_text(table: PaperTable, rule: str) -> str:
+    mine = "" if all(p.key is None for p in table.protocols) else " (the paper's numbers: its own networks)"
     return (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
-            f"checkpoint {RULE_CAPTIONS[rule]}; in brackets the paper's value and our difference.")
+            f"checkpoint {RULE_CAPTIONS[rule]}, {protocol_caption(table.protocols)}{mine}; "
+            "in brackets the paper's value and our difference.")
 
 
 def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str) -> list[str]:
@@ -261,7 +270,8 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         rows = []
         for (method, j), c in cells.items():
             col, p = table.columns[j], c.published
-            rows.append({"table": table.name, "method": method, "supervision": declared(method), "dataset": col.dataset, "conflict_pct": col.conflict_pct,
+            rows.append({"table": table.name, "method": method, "supervision": declared(method),
+                         "protocol": ", ".join(sorted({p.label for p in table.protocols})), "dataset": col.dataset, "conflict_pct": col.conflict_pct,
                          "metric": col.metric, "n": c.n, "ours_mean": c.mean, "ours_std": c.std, "status": c.status,
                          "paper_mean": p.mean if p else math.nan, "paper_std": p.std if p and p.std is not None else math.nan,
                          "paper_dataset": (p.other_dataset or col.dataset) if p else "", "delta": c.delta,
@@ -343,7 +353,8 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
 
 def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rule: str | None = None,
                      seeds: list[int] | None = None, budget: str | None = None,
-                     sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None) -> str:
+                     sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None,
+                     protocol: str = "published", backbone: str | None = None) -> str:
     """Load table `name`, match the stored results of its grid under `results_dir`, render it."""
     from benchmark.runner import expected_vs_found
     from benchmark.store import Store
@@ -353,7 +364,7 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         table.seeds = list(seeds)
     if budget:
         table.budget = budget
-    jobs = paper_jobs(table, table.seeds, table.budget, sets, user)
+    jobs = paper_jobs(table, table.seeds, table.budget, sets, user, protocol, backbone)
     store = Store(results_dir, create=False) if Path(results_dir).exists() else None
     records = {r["job"]["id"]: r for r in store.results()} if store else {}
     status = expected_vs_found(jobs, store) if store else {}

@@ -2,18 +2,21 @@
 
     run_bench.py plot ratio|sparsity|groups RESULTS_DIR [--selection RULE] [--dataset D] [--conflict-pct P]
 
-`ratio`: per dataset, the unbiased and conflicting test accuracy of every method against the
-bias-conflicting ratio (log scale): the mean over seeds with a band of ± one std and the seeds as
-dots; the published mean (± std) as hollow markers on a dashed line. Only each method's default
-setting (the job the current configs define) is drawn unless `--all-variants`.
+`ratio`: per dataset and comparison protocol, the unbiased and conflicting test accuracy of every
+method against the bias-conflicting ratio (log scale): the mean over seeds with a band of ± one std
+and the seeds as dots; the published mean (± std) as hollow markers on a dashed line. Only each
+method's default setting (the job the current configs define) is drawn unless `--all-variants`.
 
 `groups`: one run's test accuracy per (target, bias) group as a heatmap, bias-aligned groups
 outlined (`--job NAME`: a file name under jobs/ or its start; else the first run matching the filters).
 
-`sparsity`: for each (dataset, conflict_pct), the unbiased and worst-group test accuracy of every
-pruning run against its sparsity, one small point per job, a large point with mean ± std per
-(method, hyperparameter setting), and the unpruned network (the method's own dense stage, e.g.
-DCWP's ERM pre-training) at 0 % sparsity as the reference.
+`sparsity`: for each (dataset, conflict_pct, protocol), the unbiased and worst-group test accuracy
+of every pruning run against its sparsity: one curve per (method, network, other settings) through
+its lambda_sparse values in order (mean ± std over seeds; seeds as dots; the configs' default lambda
+starred), and each method's own unpruned network (its dense stage, e.g. DCWP's ERM pre-training) as
+a hollow square at 0 % with a dotted line across.
+
+Every figure colours a method the same way (benchmark/palette.py) and names each row's network.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.jobs import file_stem, stored_name
+from benchmark.palette import method_color, shade
+from benchmark.protocol import of_job
 from benchmark.report import variant_labels
 from benchmark.selection import entry_metrics, require_rule
 from benchmark.supervision import LINESTYLES, MARKERS, of_record
@@ -79,6 +84,20 @@ def _dense_metrics(rec: dict[str, Any]) -> dict[str, Any] | None:
     return entry_metrics(entries[-1], rec["group_total"], rec["aligned_groups"])["test"] if entries else None
 
 
+def network_label(job: dict[str, Any]) -> str:
+    """The network a job predicts with, for legends: the matched backbone, else the published model's
+    name ("" when the job names none)."""
+    protocol = of_job(job)
+    if protocol.key is not None:
+        return f"{protocol.backbone} (matched)"
+    hp = job["hparams"].get("method", {})
+    spec = hp.get("target") or hp.get("model") or {}
+    return str(spec.get("name", "")) if isinstance(spec, dict) else ""
+
+
+SWEPT = "lambda_sparse"  # the sparsity-vs-accuracy curve joins a method's runs in the order of this hyperparameter
+
+
 def sparsity_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
     """One row per pruning job (pruned) plus one per job with a dense stage (its unpruned reference)."""
     rows = []
@@ -86,8 +105,12 @@ def sparsity_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
         if not rec.get("sparsity"):
             continue
         job = rec["job"]
+        rest = json.loads(json.dumps(job["hparams"]))
+        swept = rest.get("method", {}).pop(SWEPT, math.nan)
         base = {"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-                "supervision": of_record(rec), "seed": job["seed"], "hparams": json.dumps(job["hparams"], sort_keys=True), "budget": job["budget"]}
+                "supervision": of_record(rec), "protocol": of_job(job).label, "network": network_label(job),
+                "seed": job["seed"], "budget": job["budget"], "hparams": json.dumps(rest, sort_keys=True),
+                "swept": float(swept), "default_swept": _default_value(job, SWEPT)}
         test = require_rule(rec, rule)["test"]
         rows.append({**base, "kind": "pruned", "sparsity": 100 * rec["sparsity"]["overall"],
                      **{m: 100 * test[m] for m, _ in PANELS}})
@@ -97,40 +120,95 @@ def sparsity_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_DEFAULT_JOBS: dict[tuple, Any] = {}
+
+
+def default_job(job: dict[str, Any]) -> Any:
+    """The Job the current configs define for a stored run's (method, dataset, ratio, seed, budget,
+    protocol), or None when they no longer cover it."""
+    from benchmark.jobs import expand_grid
+
+    protocol = of_job(job)
+    key = (job["method"], job["dataset"], float(job["conflict_pct"]), int(job["seed"]), job["budget"], protocol)
+    if key not in _DEFAULT_JOBS:
+        try:
+            _DEFAULT_JOBS[key] = expand_grid([key[0]], [key[1]], [key[3]], [key[2]], key[4], protocol=protocol.name,
+                                             backbone=protocol.backbone)[0]
+        except BenchError:
+            _DEFAULT_JOBS[key] = None
+    return _DEFAULT_JOBS[key]
+
+
+def _default_value(job: dict[str, Any], key: str) -> float:
+    default = default_job(job)
+    value = default.hparams["method"].get(key) if default is not None else None
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
 def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "last") -> list[Path]:
+    """Accuracy against sparsity: one curve per (method, network, other settings), its points the
+    lambda_sparse values in order (mean ± std over seeds, seeds as small dots), the configs' default
+    lambda starred, and each method's own unpruned network as a hollow square at 0 % with a dotted line."""
     df = sparsity_frame(records, rule)
     if df.empty:
         raise BenchError("no pruning results (no job with a sparsity) in this directory: run dcwp or prusc first")
-    df["variant"] = variant_labels(df[df["kind"] == "pruned"])
-    plt, sns = _pyplot()
+    pruned_rows = df["kind"] == "pruned"
+    df.loc[pruned_rows, "variant"] = variant_labels(df[pruned_rows])
+    df["variant"] = df["variant"].fillna("")
+    plt, _ = _pyplot()
     paths: list[Path] = []
-    for (dataset, pct), group in df.groupby(["dataset", "conflict_pct"]):
+    for (dataset, pct, protocol), group in df.groupby(["dataset", "conflict_pct", "protocol"]):
         pruned = group[group["kind"] == "pruned"].copy()
-        pruned["setting"] = (pruned["method"] + pruned["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
-                             + pruned["supervision"].map(_supervision_tag))
-        # one unpruned network per (method, seed): the runs of a lambda_sparse sweep share it (a run of the
-        # same seed repeated on other hardware differs only by float rounding and is not counted twice)
-        dense = group[group["kind"] == "dense"].drop_duplicates(["method", "seed"])
-        fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.2), sharex=True)
-        palette = dict(zip(sorted(pruned["setting"].unique()), sns.color_palette("colorblind", pruned["setting"].nunique())))
-        greys = [f"{v:.2f}" for v in np.linspace(0.0, 0.6, dense["method"].nunique())]  # black to mid grey, one per method
+        pruned["curve"] = (pruned["method"] + pruned["network"].map(lambda n: f" · {n}" if n else "") + pruned["variant"].map(lambda v: f" ({v})" if v else "")
+                           + pruned["supervision"].map(_supervision_tag))
+        # one unpruned network per (method, network, seed): the runs of a lambda_sparse sweep share it
+        dense = group[group["kind"] == "dense"].drop_duplicates(["method", "network", "seed"])
+        fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.4), sharex=True)
+        colors = _curve_colors(pruned)
         for ax, (metric, label) in zip(axes, PANELS):
-            sns.scatterplot(data=pruned, x="sparsity", y=metric, hue="setting", palette=palette, alpha=0.45, s=30,
-                            ax=ax, legend=False)
-            for setting, g in pruned.groupby("setting"):
-                ax.errorbar(g["sparsity"].mean(), g[metric].mean(), xerr=_std(g["sparsity"]), yerr=_std(g[metric]),
-                            fmt="o", ms=8, capsize=3, color=palette[setting], label=f"{setting}, n={len(g)}")
-            # each method's own unpruned network (DCWP's CNN and PruSC's MLP are different networks)
-            for (method, g), shade in zip(dense.groupby("method"), greys):
-                ax.errorbar(0.0, g[metric].mean(), yerr=_std(g[metric]), fmt="s", ms=8, capsize=3, color=shade,
-                            label=f"{method} unpruned (its dense stage), n={len(g)}")
+            for curve, g in pruned.groupby("curve"):
+                color = colors[curve]
+                stats = g.groupby("swept", dropna=False).agg(
+                    x=("sparsity", "mean"), xerr=("sparsity", _std), y=(metric, "mean"), yerr=(metric, _std), n=(metric, "size"),
+                    default=("default_swept", "first")).reset_index().sort_values("swept")
+                ax.scatter(g["sparsity"], g[metric], color=color, s=10, alpha=0.4, zorder=2)
+                lams = [f"{v:g}" for v in stats["swept"] if not math.isnan(v)]
+                span = f"λ {lams[0]}…{lams[-1]}, {len(lams)} values" if len(lams) > 1 else (f"λ {lams[0]}" if lams else "")
+                ax.errorbar(stats["x"], stats["y"], xerr=stats["xerr"], yerr=stats["yerr"], fmt="o-", ms=6, lw=1.6, capsize=3,
+                            color=color, zorder=3, label=f"{curve}: {span}, n={int(stats['n'].min())}-{int(stats['n'].max())}"
+                            if stats["n"].nunique() > 1 else f"{curve}: {span}, n={int(stats['n'].iloc[0])}")
+                is_default = np.isclose(stats["swept"], stats["default"], rtol=1e-6, atol=0.0)
+                ax.scatter(stats["x"][is_default], stats["y"][is_default], marker="*", s=220, color=color,
+                           edgecolor="black", linewidth=0.8, zorder=4)
+            for (method, network), g in dense.groupby(["method", "network"]):
+                color = method_color(method)
+                mean = g[metric].mean()
+                ax.axhline(mean, color=color, ls=":", lw=1.0, zorder=1)
+                ax.errorbar(0.0, mean, yerr=_std(g[metric]), fmt="s", ms=8, mfc="white", mew=1.6, capsize=3, color=color, zorder=4,
+                            label=f"{method}{f' · {network}' if network else ''} unpruned (its dense stage), n={len(g)}")
             right = max(5.0, float(pruned["sparsity"].max()) * 1.08)
             ax.set_xlim(-0.03 * right, right)
             ax.set_xlabel("sparsity (% of gated weights pruned)")
             ax.set_ylabel(f"test {label}")
-        paths += _finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (checkpoint rule: {rule})",
-                         out_dir, f"sparsity_{dataset}_c{pct:g}", ncol=2, extra=_supervision_key(plt, set(group["supervision"])))
+        star = (plt.Line2D([], [], ls="", marker="*", ms=13, color="white", mec="black"), "the configs' default λ_sparse")
+        paths += _finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (protocol: {protocol}; "
+                         f"checkpoint rule: {rule})", out_dir, f"sparsity_{dataset}_c{pct:g}{protocol_suffix(protocol)}", ncol=2,
+                         extra=[star, *_supervision_key(plt, set(group["supervision"]))])
     return paths
+
+
+def _curve_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """Each curve in its method's colour; a method's further curves (other settings) in lighter shades."""
+    colors: dict[str, str] = {}
+    for method, g in frame.groupby("method"):
+        for index, curve in enumerate(sorted(g["curve"].unique())):
+            colors[curve] = shade(method_color(method), index)
+    return colors
+
+
+def protocol_suffix(label: str) -> str:
+    """File-name suffix of a figure's protocol: none for published, `_matched-cnn` for `matched (cnn)`."""
+    return "" if label == "published" else "_" + label.replace(" (", "-").rstrip(")")
 
 
 def _std(values: pd.Series) -> float:
@@ -141,21 +219,8 @@ RATIO_PANELS = (("unbiased_acc", "unbiased accuracy (%)"), ("conflicting_acc", "
 
 
 def default_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget)."""
-    from benchmark.jobs import expand_grid
-
-    keep, expected = [], {}
-    for rec in records:
-        job = rec["job"]
-        key = (job["method"], job["dataset"], float(job["conflict_pct"]), int(job["seed"]), job["budget"])
-        if key not in expected:
-            try:
-                expected[key] = expand_grid([key[0]], [key[1]], [key[3]], [key[2]], key[4])[0].id
-            except BenchError:  # a dataset or method whose config no longer covers this job
-                expected[key] = None
-        if expected[key] == job["id"]:
-            keep.append(rec)
-    return keep
+    """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget, protocol)."""
+    return [rec for rec in records if getattr(default_job(rec["job"]), "id", None) == rec["job"]["id"]]
 
 
 def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
@@ -165,7 +230,9 @@ def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
     if df.empty:
         raise BenchError("no results to plot here (after the filters): run a grid into this directory first")
     df["variant"] = variant_labels(df)
-    df["setting"] = df["method"] + df["variant"].map(lambda v: f" ({v})" if v else "") + df["supervision"].map(_supervision_tag)
+    df["network"] = [network_label(rec["job"]) for rec in records]
+    df["setting"] = (df["method"] + df["network"].map(lambda n: f" · {n}" if n else "") + df["variant"].map(lambda v: f" ({v})" if v else "")
+                     + df["supervision"].map(_supervision_tag))
     return df
 
 
@@ -185,11 +252,10 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
 
     df = ratio_frame(records if all_variants else default_setting(records), rule)
     published, _ = paper_numbers()
-    plt, sns = _pyplot()
+    plt, _ = _pyplot()
     paths: list[Path] = []
-    for dataset, group in df.groupby("dataset"):
-        settings = sorted(group["setting"].unique())
-        palette = dict(zip(settings, sns.color_palette("colorblind", len(settings))))
+    for (dataset, protocol), group in df.groupby(["dataset", "protocol"]):
+        palette = _curve_colors(group.rename(columns={"setting": "curve"}))
         pcts = sorted(group["conflict_pct"].unique())
         fig, axes = plt.subplots(1, len(RATIO_PANELS), figsize=(11, 4.2), sharex=True)
         for ax, (metric, label) in zip(axes, RATIO_PANELS):
@@ -206,7 +272,7 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
                 ax.scatter(g["conflict_pct"], g[metric], color=color, s=9, alpha=0.6, zorder=3)
                 method = g["method"].iloc[0]
                 paper = [(p, published[(dataset, method, p, metric)]) for p in pcts if (dataset, method, p, metric) in published]
-                if paper and setting == method:
+                if paper and g["variant"].iloc[0] == "" and protocol == "published":
                     xs, vals = zip(*paper)
                     ax.errorbar(xs, [v[0] for v in vals], yerr=[v[1] or 0.0 for v in vals], fmt="o--", mfc="white",
                                 color=color, lw=1.0, ms=6, capsize=2, alpha=0.9)
@@ -217,8 +283,8 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
             ax.set_ylabel(f"test {label}")
         keys = [(plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"), "published (mean ± std), hollow")]
         keys += _supervision_key(plt, set(group["supervision"]))
-        paths += _finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (mean ± std over seeds; checkpoint rule: {rule})",
-                         out_dir, f"ratio_{dataset}", ncol=3, extra=keys)
+        paths += _finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (protocol: {protocol}; mean ± std over seeds; "
+                         f"checkpoint rule: {rule})", out_dir, f"ratio_{dataset}{protocol_suffix(protocol)}", ncol=3, extra=keys)
     return paths
 
 
@@ -253,7 +319,8 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
     ax.set_xlabel("bias attribute")
     ax.set_ylabel("target class")
     j = rec["job"]
-    ax.set_title(f"{j['method']}{_supervision_tag(of_record(rec))} on {j['dataset']}, {float(j['conflict_pct']):g} %, "
+    protocol = "" if of_job(j).key is None else f", {of_job(j).label}"
+    ax.set_title(f"{j['method']}{_supervision_tag(of_record(rec))} on {j['dataset']}{protocol}, {float(j['conflict_pct']):g} %, "
                  f"seed {j['seed']} (rule: {rule})\n"
                  f"unbiased {100 * test['unbiased_acc']:.1f}, worst group {100 * test['worst_group_acc']:.1f}; "
                  "outlined: bias-aligned groups", fontsize=9)

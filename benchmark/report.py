@@ -16,9 +16,12 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.compute import totals as compute_totals
 from benchmark.errors import BenchError
 from benchmark.jobs import canonical, complete_hparams
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
+from benchmark.protocol import caption as protocol_caption
+from benchmark.protocol import of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label, of_record
@@ -53,10 +56,11 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         m = metrics[split]
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-            "supervision": of_record(rec), "seed": job["seed"], "budget": job["budget"], "hparams": hparams_key(job),
+            "supervision": of_record(rec), "protocol": of_job(job).label, "seed": job["seed"], "budget": job["budget"],
+            "hparams": hparams_key(job),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
-            "wall_seconds": rec.get("wall_seconds", math.nan),
+            "wall_seconds": rec.get("wall_seconds", math.nan), **compute_totals(rec),
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -103,6 +107,17 @@ def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, floa
     return values, sources
 
 
+COMPUTE_COLUMNS = {"steps": "steps", "forward (M samples)": "forward_samples", "train min": "train_seconds"}
+
+
+def _compute_cell(key: str, value: float) -> str:
+    if math.isnan(value):
+        return "–"
+    if key == "steps":
+        return f"{value:,.0f}"
+    return f"{value / 1e6:.2f}" if key == "forward_samples" else f"{value / 60:.1f}"
+
+
 def fmt_mean_std(mean: float, std: float, n: int) -> str:
     if math.isnan(mean):
         return "–"
@@ -119,8 +134,12 @@ class Table:
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
-                expected: list[dict[str, Any]] | None = None) -> Table:
-    """Aggregate records (and the jobs expected but absent, with their status) into a Table."""
+                expected: list[dict[str, Any]] | None = None, compute: bool = False) -> Table:
+    """Aggregate records (and the jobs expected but absent, with their status) into a Table.
+    All of one protocol: `build_tables` splits a mix into one table per protocol."""
+    protocols = {of_job(r["job"]) for r in records} | {_expected_protocol(e) for e in expected or []}
+    if len({p.label for p in protocols}) > 1:
+        raise BenchError("one table compares one protocol: build_tables gives a table per protocol")
     df = frame(records, rule, split) if records else pd.DataFrame(columns=["dataset", "conflict_pct", "method", "hparams", "budget", "seed"])
     df["variant"] = variant_labels(df) if len(df) else []
     labels = {(r.dataset, float(r.conflict_pct), r.method, r.hparams): r.variant for r in df.itertuples()}
@@ -133,7 +152,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     show_variant = bool(len(df)) and (df["variant"] != "").any()
     metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
     columns = ["dataset", "conflict %", "method", "supervision"] + (["variant"] if show_variant else []) + ["n"] + metric_cols
-    columns += (["sparsity"] if show_sparsity else []) + ["paper unbiased (Δ)"]
+    columns += (["sparsity"] if show_sparsity else []) + (list(COMPUTE_COLUMNS) if compute else []) + ["paper unbiased (Δ)"]
     keys = set(status)
     if len(df):
         keys |= set(df.groupby(["dataset", "conflict_pct", "method", "variant"]).groups)
@@ -151,6 +170,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         row += [fmt_mean_std(*stat[m], n) for m in METRIC_NAMES]
         if show_sparsity:
             row.append(fmt_mean_std(*stat["sparsity"], n))
+        spent = {k: float(g[k].mean()) if n else math.nan for k in COMPUTE_COLUMNS.values()}
+        if compute:
+            row += [_compute_cell(k, spent[k]) for k in COMPUTE_COLUMNS.values()]
         pub = paper.get((dataset, method, pct, "unbiased_acc"))
         if pub is None:
             row.append("")
@@ -159,21 +181,55 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
             delta = stat["unbiased_acc"][0] - pub[0]
             row.append(pub_txt + ("" if math.isnan(delta) else f" ({delta:+.2f})"))
         rows.append(row)
-        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level, "variant": variant, "n": n,
+        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level,
+                        "protocol": next(iter(protocols)).label if protocols else "published", "variant": variant, "n": n,
                         **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
-                        **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}),
+                        **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}), **spent,
                         "paper_unbiased_acc": pub[0] if pub else math.nan,
                         "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan})
     budgets = sorted(set(df["budget"])) if len(df) else []
     caption = (f"{split.capitalize()} accuracy (%), mean ± sample std over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
-               f"budget: {', '.join(budgets) or 'n/a'}.")
+               f"budget: {', '.join(budgets) or 'n/a'}; {protocol_caption(sorted(protocols, key=lambda p: p.label))}.")
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
                  "mean over bias-aligned/-conflicting groups; overall = all samples.")
+    if compute:
+        notes.append("compute per run, mean over seeds: optimiser steps over all stages; forward samples through the method's "
+                     "networks in millions (benchmark/compute.py; – = stored before it was counted); training minutes "
+                     "(stages reused from another job count their original time).")
     if "quick" in budgets:
         notes.append("budget quick is a smoke run, not the papers' step counts: do not compare it with the paper column.")
     return Table(caption, columns, rows, notes, pd.DataFrame(numeric))
+
+
+def _expected_protocol(entry: dict[str, Any]):
+    """The protocol of an expected job entry (its "hparams" is the canonical JSON string)."""
+    hparams = json.loads(entry["hparams"]) if isinstance(entry.get("hparams"), str) else entry.get("hparams") or {}
+    return of_job({"hparams": hparams})
+
+
+def build_tables(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
+                 expected: list[dict[str, Any]] | None = None, compute: bool = False) -> list[Table]:
+    """One Table per comparison protocol (published first): a matched row and a published row never
+    share a table, since they compare different things."""
+    by_label: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for rec in records:
+        by_label[of_job(rec["job"]).label][0].append(rec)
+    for entry in expected or []:
+        by_label[_expected_protocol(entry).label][1].append(entry)
+    order = sorted(by_label, key=lambda label: (label != "published", label))
+    return ([build_table(by_label[k][0], rule, split, by_label[k][1], compute) for k in order]
+            or [build_table([], rule, split, [], compute)])
+
+
+def render_all(tables: list[Table], fmt: str = "table") -> str:
+    """Several tables in one output: one after another, or for CSV one frame with a protocol column."""
+    if fmt == "csv" and len(tables) > 1:
+        buf = io.StringIO()
+        pd.concat([t.numeric for t in tables], ignore_index=True).to_csv(buf, index=False, float_format="%.4f")
+        return buf.getvalue()
+    return "\n\n".join(render(t, fmt) for t in tables)
 
 
 def _text(table: Table, sep: str = "  ") -> str:
@@ -243,7 +299,10 @@ def diagnostics_table(records: list[dict[str, Any]]) -> Table:
                         "variant": variants[i], "seed": job["seed"], **flat[i]})
     notes = ["computed by the harness from the bias labels for evaluation only: precision/recall of mined samples "
              "against the true bias-conflicting ones; bias_purity = fraction of samples whose group's most common bias "
-             "value is their own (chance_purity: one group holding everything)."]
+             "value is their own (chance_purity: one group holding everything); conflicting_in_aligned_cells = share of "
+             "bias-conflicting samples whose (class, group) cell holds more aligned than conflicting samples; "
+             "conflicting_sampling_mass = share of a weighted stage's sampling mass on bias-conflicting samples "
+             "(conflicting_share: their share of the split, what uniform sampling gives)."]
     return Table("Per-run diagnostics (training split)", columns, rows, notes, pd.DataFrame(numeric))
 
 
@@ -257,7 +316,7 @@ def _read_store(results_dir: str | Path):
 
 
 def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test",
-               diagnostics: bool = False) -> str:
+               diagnostics: bool = False, compute: bool = False) -> str:
     """The tables of every stored result under a results directory (the `report` subcommand);
     `diagnostics`: the per-run diagnostics table instead."""
     store = _read_store(results_dir)
@@ -269,4 +328,4 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         return render(table, fmt)
     failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures()]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
-    return render(build_table(records, rule, split, done + failed), fmt)
+    return render_all(build_tables(records, rule, split, done + failed, compute), fmt)

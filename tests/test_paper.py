@@ -85,8 +85,8 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
     fake_results(paper.load_paper("tiny"), tmp_path / "res")
     text = paper.paper_table_text("tiny", tmp_path / "res", "markdown")
     expected = "\n".join([
-        "**Tiny table. Ours: mean ± std over seeds 0, 1 at the quick budget, checkpoint final model (rule: last); "
-        "in brackets the paper's value and our difference.**",
+        "**Tiny table. Ours: mean ± std over seeds 0, 1 at the quick budget, checkpoint final model (rule: last), "
+        "protocol: published (each method with its paper's networks and settings); in brackets the paper's value and our difference.**",
         "",
         "| method | supervision | synthetic 1% | synthetic 1% (conflicting) |",
         "|---|---|---:|---:|",
@@ -102,7 +102,7 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
     ])
     assert text == expected
     csv = paper.paper_table_text("tiny", tmp_path / "res", "csv").splitlines()
-    assert csv[0].startswith("table,method,supervision,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
+    assert csv[0].startswith("table,method,supervision,protocol,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
     assert csv[1].endswith(",-3.0000,True")
     latex = paper.paper_table_text("tiny", tmp_path / "res", "latex")
     assert r"\toprule" in latex and r"\multicolumn{1}{c}{synthetic}" in latex and r"\textbf{52.00 $\pm$ 2.83}" in latex
