@@ -203,8 +203,11 @@ def cmd_run(argv: list[str]) -> int:
         every_method = args.methods == ["all"]
         if every_method:
             _note_unsupported(methods, dataset_names)
+        left_out: list[str] = []
         jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user,
-                           only_supported=every_method, protocol=args.protocol, backbone=args.backbone)
+                           only_supported=every_method, protocol=args.protocol, backbone=args.backbone, notes=left_out)
+        for line in dict.fromkeys(left_out):
+            print(f"note: --methods all {line}", file=sys.stderr)
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)

@@ -162,7 +162,8 @@ def _check_validation_split(method: str, dataset: str, options: dict[str, Any]) 
 def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], conflict_pcts: list[float] | None,
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
                 user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None,
-                only_supported: bool = False, protocol: str = "published", backbone: str | None = None) -> list[Job]:
+                only_supported: bool = False, protocol: str = "published", backbone: str | None = None,
+                notes: list[str] | None = None) -> list[Job]:
     """The product of the CLI lists (and of every comma-separated --set value), as Jobs.
 
     `protocol`/`backbone`: the comparison protocol (benchmark/protocol.py); a matched job's
@@ -170,7 +171,8 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
 
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
     `only_supported` leaves out the (method, dataset) pairs the method declares no setting for
-    (`--methods all`); otherwise such a pair is an error.
+    (`--methods all`), and a validation-split method where the dataset holds none out, each with a
+    line in `notes`; otherwise such a pair is an error.
     """
     jobs: list[Job] = []
     check_seeds(seeds)
@@ -201,7 +203,14 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                     options = dict(base_options)
                     _apply_sets(method, dataset, hp, options, point, used, types)
                     hp = check_tree(hp, method)
-                    _check_validation_split(method, dataset, options)
+                    try:
+                        _check_validation_split(method, dataset, options)
+                    except BenchError as e:
+                        if not only_supported:
+                            raise
+                        if notes is not None:
+                            notes.append(f"leaves out {method} on {dataset}: {e}")
+                        continue
                     for seed in seeds:
                         payload = canonical({"method": hp, "dataset": options,
                                              **({"protocol": chosen.key} if chosen.key else {})})

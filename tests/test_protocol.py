@@ -151,3 +151,14 @@ def test_a_method_has_one_colour_in_every_figure(monkeypatch, tmp_path):
             if method in METHOD_COLORS and "unpruned" not in label:
                 assert colour == method_color(method), (label, colour)
     assert any(label.startswith("prusc") for label in ratio["ratio_cmnist"])
+
+
+def test_methods_all_leaves_out_a_validation_split_method_with_a_note():
+    notes = []
+    jobs = expand_grid(["dfr", "erm"], ["cmnist"], [0], [1], "quick", only_supported=True, notes=notes)
+    assert {j.method for j in jobs} == {"erm"}
+    assert notes and "dfr" in notes[0] and "cmnist.valid_fraction" in notes[0]
+    held_out = expand_grid(["dfr", "erm"], ["cmnist"], [0], [1], "quick", [("cmnist.valid_fraction", [0.1])], only_supported=True)
+    assert {j.method for j in held_out} == {"dfr", "erm"}
+    with pytest.raises(BenchError, match="valid_fraction"):
+        expand_grid(["dfr"], ["cmnist"], [0], [1], "quick")
