@@ -53,6 +53,10 @@ class PruSC(Method):
     paper = "Le, Schlötterer, Seifert, Out of Spuriousity: Improving Robustness to Spurious Correlations without Group Annotations, TMLR 2025"
     state_keys = ("clusters", "train_targets", "snapshot_features")
     dense_stage = "erm"
+    # Read only from clustering on: an ablation or lambda sweep over these trains ERM once per seed.
+    # `cluster_at_step` (its snapshot is taken during ERM) and `mask` (its init is saved with the model) are not listed.
+    shared_stages = {"erm": ("lambda_sparse", "lambda_con_prune", "contrastive_reduction", "balance", "temperature",
+                             "clusters", "kmeans_max_iter", "kmeans_tol", "prune", "finetune")}
 
     def setup(self) -> None:
         hp = self.hparams

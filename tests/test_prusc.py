@@ -110,3 +110,28 @@ def test_prusc_beats_its_erm_network_on_the_worst_group_and_not_without_l_task(b
     assert gain > 15, f"PruSC gains only {gain:.1f} points of worst-group accuracy over ERM"
     ablated, _ = _mean_gain(biased, lambda_con_prune=0.0)
     assert ablated < 10, f"without L_task PruSC still gains {ablated:.1f} points"
+
+
+def test_an_ablation_over_clustering_and_pruning_settings_trains_erm_once_and_matches_unshared_runs(tmp_path):
+    from benchmark.config import parse_sets
+    from benchmark.jobs import expand_grid
+    from benchmark.runner import run_grid, runtime_options
+    from benchmark.store import Store
+
+    sets = parse_sets(["prusc.clusters=4,8", "prusc.lambda_sparse=1e-8,1e-3"])
+    jobs = expand_grid(["prusc"], ["synthetic"], [0], [1], "quick", sets)
+    runtime = runtime_options("cpu", max_stage_steps=20)
+    shared = Store(tmp_path / "shared")
+    assert run_grid(jobs, shared, runtime, progress=False, announce=False)["done"] == 4
+    records = {r["job"]["id"]: r for r in shared.results()}
+    assert sorted(r["reused_stages"] for r in records.values()) == [[]] + [["erm"]] * 3
+    for job in jobs[1:]:
+        alone = Store(tmp_path / job.id)
+        run_grid([job], alone, runtime, progress=False, announce=False)
+        expected, got = alone.results()[0], records[job.id]
+        assert got["curve"] == expected["curve"] and got["sparsity"] == expected["sparsity"]
+        assert got["diagnostics"]["cluster"] == expected["diagnostics"]["cluster"]
+    other = expand_grid(["prusc"], ["synthetic"], [0], [1], "quick", parse_sets(["prusc.cluster_at_step=50"]))
+    run_grid(other, shared, runtime, progress=False, announce=False)
+    assert Store(tmp_path / "shared").results() and [r["reused_stages"] for r in shared.results()
+                                                     if r["job"]["id"] == other[0].id] == [[]]
