@@ -263,6 +263,32 @@ def preflight(jobs: list[Job], data_root: str | None) -> None:
                                  f"check its options in configs/datasets/{job.dataset}.yaml and your --set/--config values") from None
 
 
+def published_twin(job: Job) -> Job | None:
+    """The published-protocol job that runs exactly what a matched `job` runs (the same method and
+    dataset settings: the backbone is the method's published network), or None."""
+    hp = job.hparams
+    if "protocol" not in hp:
+        return None
+    hp.pop("protocol")
+    return replace(job, hparams_json=canonical(hp))
+
+
+def _adopt_twins(pending: list[Job], store: Store) -> set[str]:
+    """Store, for each pending matched job whose published twin is stored, the twin's result under
+    the matched job's id: the same computation, so no reason to train it again. Returns their ids."""
+    adopted = set()
+    for job in pending:
+        twin = published_twin(job)
+        if twin is None or not store.is_done(twin):
+            continue
+        record = store.result(twin)
+        if record is None:
+            continue
+        if store.write_result(job, {**record, "job": job.describe(), "twin_of": twin.id}):
+            adopted.add(job.id)
+    return adopted
+
+
 def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
              data_root: str | None = None, progress: bool = True, announce: bool = True, scheduler: str | None = None,
              slurm: dict[str, Any] | None = None, seeds_together: int = 1) -> dict[str, Any]:
@@ -277,6 +303,8 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
     if backend not in BACKENDS:
         raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     pending = [j for j in jobs if not store.is_done(j)]
+    twins = _adopt_twins(pending, store)
+    pending = [j for j in pending if j.id not in twins]
     preflight(pending, data_root)
     try:
         store.write_grid(jobs)
@@ -287,6 +315,9 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
     if announce:
         print(f"{len(jobs)} jobs, {len(pending)} to run ({len(jobs) - len(pending)} already in the store); results in {store.root}",
               file=sys.stderr)
+        if twins:
+            print(f"{len(twins)} of them: a matched job whose settings equal a stored published run's, reused from it "
+                  "(`twin_of` in its result)", file=sys.stderr)
     summary: dict[str, Any] = {"total": len(jobs), "skipped": len(jobs) - len(pending), "done": 0, "elsewhere": 0, "failed": []}
     deferred: dict[str, tuple[Job, float]] = {}  # job id -> (job, when it was left to another runner)
     bar = None

@@ -213,6 +213,11 @@ class Store:
         """Whether the job's result file exists (`unusable` and --repair deal with broken ones)."""
         return self.result_path(job).exists()
 
+    def result(self, job: Job) -> dict[str, Any] | None:
+        """The stored record of `job`, or None when it has none or it cannot be read."""
+        record, _ = self._read(self.result_path(job), "jobs")
+        return record
+
     def write_result(self, job: Job, record: dict[str, Any]) -> bool:
         """Store a finished job's record, unless one is stored already: a result is never
         overwritten, so each job is stored exactly once whatever its workers did. Returns whether

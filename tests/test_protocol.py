@@ -162,3 +162,23 @@ def test_methods_all_leaves_out_a_validation_split_method_with_a_note():
     assert {j.method for j in held_out} == {"dfr", "erm"}
     with pytest.raises(BenchError, match="valid_fraction"):
         expand_grid(["dfr"], ["cmnist"], [0], [1], "quick")
+
+
+def test_a_matched_job_identical_to_a_stored_published_run_reuses_it(tmp_path):
+    from benchmark.runner import published_twin, run_grid, runtime_options
+    from benchmark.store import Store
+
+    store = Store(tmp_path / "r")
+    runtime = runtime_options("cpu", max_stage_steps=10)
+    published = expand_grid(["erm"], ["synthetic"], [0], [1], "quick")
+    assert run_grid(published, store, runtime, progress=False, announce=False)["done"] == 1
+    matched = expand_grid(["erm", "lff"], ["synthetic"], [0], [1], "quick", protocol="matched", backbone="mlp")
+    cnn = expand_grid(["erm"], ["synthetic"], [0], [1], "quick", protocol="matched", backbone="cnn")
+    assert published_twin(matched[0]).id == published[0].id and published_twin(published[0]) is None
+    summary = run_grid(matched + cnn, store, runtime, progress=False, announce=False)
+    assert summary["done"] == 2 and summary["skipped"] == 1  # lff and erm on cnn train; erm on mlp is its published run
+    records = {r["job"]["id"]: r for r in store.results()}
+    twin = records[matched[0].id]
+    assert twin["twin_of"] == published[0].id and twin["job"]["hparams"]["protocol"]["backbone"] == "mlp"
+    assert twin["metrics"] == records[published[0].id]["metrics"]
+    assert "twin_of" not in records[cnn[0].id]
