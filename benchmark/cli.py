@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
@@ -35,6 +35,7 @@ def run_parser() -> ArgumentParser:
     from benchmark.config import BUDGETS, defaults
     from benchmark.backends import BACKENDS
     from benchmark.selection import RULES
+    from benchmark.tuning import TUNING_RULES
 
     d = defaults().get("run", {})
     p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.", allow_abbrev=False,
@@ -88,6 +89,13 @@ def run_parser() -> ArgumentParser:
                    help="run the missing jobs of a published table (configs/paper/NAME.yaml) and print it in the paper's "
                         "layout; its methods, datasets, ratios, seeds and budget replace those flags (--seeds and --budget "
                         "given explicitly still win)")
+    p.add_argument("--search", type=int, default=None, metavar="N",
+                   help="add N random draws of each method's search space (the `search` section of its YAML) beside its "
+                        "defaults (draw 0); each draw is a job like any other")
+    p.add_argument("--trials", type=int, default=None, metavar="K", help="run every draw with seeds 0..K-1 (instead of --seeds)")
+    p.add_argument("--tuned", choices=tuple(TUNING_RULES), default=None, metavar="RULE",
+                   help="tuning rule (val-accuracy, val-worst-group, val-unbiased, oracle-test): run every draw on the "
+                        "first seed, pick each cell's setting by RULE, run it on every seed, print the tuned table")
     p.add_argument("--list", action="store_true", help="list methods, datasets and paper tables, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
@@ -161,6 +169,37 @@ def check_run_flags(args: argparse.Namespace) -> None:
     if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
         raise BenchError(f"--checkpoint-minutes must be a finite number >= 0, got {args.checkpoint_minutes}")
     check_seeds(args.seeds)
+    if args.search is not None and args.search < 1:
+        raise BenchError(f"--search N adds N >= 1 random draws, got {args.search} (leave --search out to run the defaults alone)")
+    check_count("--trials", args.trials, 1)
+
+
+def _trial_seeds(args: argparse.Namespace, argv: list[str]) -> list[int]:
+    """--trials K: seeds 0..K-1; it replaces --seeds, so giving both is an error."""
+    if args.trials is None:
+        return args.seeds
+    if _given(argv, "--seeds"):
+        raise BenchError("--trials K runs seeds 0..K-1: give either --trials or --seeds")
+    return list(range(args.trials))
+
+
+def _run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
+    """--tuned: every setting on the first seed, then each cell's chosen setting on every seed."""
+    from benchmark.tuning import cell_of, choose, setting_of
+
+    first = jobs[0].seed if jobs else 0
+    search = [j for j in jobs if j.seed == first]
+    searched = run(search)
+    ids = {j.id for j in search}
+    chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
+    final = [j for j in jobs if (c := chosen.get(cell_of(j.describe()))) is not None and setting_of(j.describe()) == c.setting]
+    final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells whose search failed: their gaps show
+    ran = run(final)
+    total = len({j.id for j in search} | {j.id for j in final})
+    summary = {"total": total, "done": searched["done"] + ran["done"], "elsewhere": searched["elsewhere"] + ran["elsewhere"],
+               "failed": searched["failed"] + [f for f in ran["failed"] if f[0].id not in ids]}
+    summary["skipped"] = total - summary["done"] - summary["elsewhere"] - len(summary["failed"])
+    return summary, final, chosen
 
 
 def cmd_run(argv: list[str]) -> int:
@@ -195,7 +234,9 @@ def cmd_run(argv: list[str]) -> int:
         seeds = args.seeds if _given(argv, "--seeds") else table.seeds
         budget = args.budget if _given(argv, "--budget") else table.budget
         rule = args.selection if _given(argv, "--selection") else table.selection
-        jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user, args.protocol, args.backbone)
+        if _given(argv, "--trials"):
+            seeds = _trial_seeds(args, argv)
+        jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user, args.protocol, args.backbone, args.search or 0)
     else:
         datasets_pkg, methods_pkg = project_packages()
         methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
@@ -204,8 +245,9 @@ def cmd_run(argv: list[str]) -> int:
         if every_method:
             _note_unsupported(methods, dataset_names)
         left_out: list[str] = []
-        jobs = expand_grid(methods, dataset_names, args.seeds, args.conflict_pcts, args.budget, parse_sets(args.sets), user,
-                           only_supported=every_method, protocol=args.protocol, backbone=args.backbone, notes=left_out)
+        jobs = expand_grid(methods, dataset_names, _trial_seeds(args, argv), args.conflict_pcts, args.budget, parse_sets(args.sets),
+                           user, only_supported=every_method, protocol=args.protocol, backbone=args.backbone, notes=left_out,
+                           search=args.search or 0)
         for line in dict.fromkeys(left_out):
             print(f"note: --methods all {line}", file=sys.stderr)
     from benchmark.harness import resolve_device
@@ -225,19 +267,31 @@ def cmd_run(argv: list[str]) -> int:
         slurm = slurm_options({"partition": args.slurm_partition, "time_min": args.slurm_time_min,
                                "gpus_per_job": args.slurm_gpus_per_job, "array_parallelism": args.slurm_array_parallelism,
                                "cluster": args.slurm_cluster}, args.slurm_config)
-    summary = run_grid(jobs, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler, slurm=slurm,
-                       seeds_together=args.seeds_together)
+    def run(some: list[Any]) -> dict[str, Any]:
+        return run_grid(some, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler,
+                        slurm=slurm, seeds_together=args.seeds_together)
+
+    tuned = ""
+    if args.tuned:
+        from benchmark.tuning import caption as tuning_caption
+        from benchmark.tuning import checkpoint_rule
+
+        summary, jobs, chosen = _run_tuned(jobs, args.tuned, run, store)
+        tuned = tuning_caption(args.tuned, chosen) if chosen else f"tuned: rule {args.tuned}, no cell could be scored"
+        args.selection = rule = checkpoint_rule(args.tuned)
+    else:
+        summary = run(jobs)
     failpoint("report")
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:
         from benchmark.paper import regenerate, render_paper
 
-        table.seeds, table.budget = seeds, budget
+        table.seeds, table.budget, table.tuned = seeds, budget, tuned
         print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
     else:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
-        print(render_all(build_tables(records, args.selection, "test", expected), args.format))
+        print(render_all(build_tables(records, args.selection, "test", expected, tuned=tuned), args.format))
     failed = summary["failed"]
     print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, "
           f"{summary['elsewhere']} finished by other runners, {len(failed)} failed"
@@ -250,6 +304,7 @@ def cmd_run(argv: list[str]) -> int:
 def cmd_report(argv: list[str]) -> int:
     from benchmark.report import FORMATS, report_dir
     from benchmark.selection import RULES
+    from benchmark.tuning import TUNING_RULES
 
     p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).", allow_abbrev=False)
     p.add_argument("results_dir")
@@ -267,6 +322,9 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--protocol", choices=("published", "matched"), default="published",
                    help="--paper: the protocol of our runs to show beside the paper's (default: %(default)s)")
     p.add_argument("--backbone", default=None, metavar="NAME", help="--paper with --protocol matched: the backbone")
+    p.add_argument("--tuned", choices=tuple(TUNING_RULES), default=None, metavar="RULE",
+                   help="per cell, the stored setting that tuning rule RULE picks (val-accuracy, val-worst-group, val-unbiased, "
+                        "oracle-test), at its checkpoint rule; replaces --selection")
     args = p.parse_args(argv)
     if args.paper:
         from benchmark.paper import paper_table_text
@@ -274,7 +332,8 @@ def cmd_report(argv: list[str]) -> int:
         if args.format == "html":
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
         rule = args.selection if _given(argv, "--selection") else None
-        print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol, backbone=args.backbone))
+        print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol, backbone=args.backbone,
+                               tuned=args.tuned))
         return 0
     if args.format == "html":
         from benchmark.html import write_html_report
@@ -282,7 +341,7 @@ def cmd_report(argv: list[str]) -> int:
         explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
         return 0
-    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics, args.compute))
+    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics, args.compute, args.tuned))
     return 0
 
 

@@ -126,6 +126,19 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
     return hp if override is None else merge_checked(hp, override, f"--config methods.{method}: {method}")
 
 
+def method_search_space(method: str, dataset: str) -> dict[str, Any]:
+    """The method's `search` space on `dataset` (benchmark/search.py): the top-level one, narrowed by
+    the dataset's (or its input kind's) section."""
+    from benchmark.search import search_space
+
+    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    sections = cfg.get("datasets") or {}
+    section = sections.get(dataset)
+    if section is None:
+        section = (cfg.get("kinds") or {}).get(dataset_config(dataset).get("input_kind", "small"))
+    return search_space(method, cfg, section)
+
+
 def parse_value(text: str) -> Any:
     """A --set value as YAML scalar: numbers, booleans, lists in [..] stay typed. `1e-8` is a number
     too (YAML 1.1 reads exponents without a dot as strings)."""

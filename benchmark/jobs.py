@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, set_combinations, supports
+from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, method_search_space, set_combinations, supports
 from benchmark.errors import BenchError
 from benchmark.imports import project_packages
 from benchmark.protocol import Protocol, of_job
 from benchmark.protocol import resolve as resolve_protocol
+from benchmark.search import draw_values, require_space
 from benchmark.supervision import declared as supervision_of
 from benchmark.supervision import no_validation_split
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
@@ -62,6 +64,7 @@ class Job:
     seed: int
     budget: str
     hparams_json: str = field(repr=False)
+    draw: int | None = field(default=None, compare=False)  # its --search draw (0 = defaults); not part of the id
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -112,8 +115,9 @@ class Job:
         return f"{self.method} on {self.dataset} ({ratio}, seed {self.seed}{protocol})"
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
-                "seed": self.seed, "budget": self.budget, "hparams": self.hparams}
+        out = {"id": self.id, "method": self.method, "dataset": self.dataset, "conflict_pct": self.conflict_pct,
+               "seed": self.seed, "budget": self.budget, "hparams": self.hparams}
+        return out if self.draw is None else {**out, "draw": self.draw}
 
 
 def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str, Any],
@@ -163,11 +167,12 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                 budget: str, sets: list[tuple[str, list[Any]]] | None = None,
                 user: dict[str, Any] | None = None, pcts_by_dataset: dict[str, list[float]] | None = None,
                 only_supported: bool = False, protocol: str = "published", backbone: str | None = None,
-                notes: list[str] | None = None) -> list[Job]:
+                notes: list[str] | None = None, search: int = 0) -> list[Job]:
     """The product of the CLI lists (and of every comma-separated --set value), as Jobs.
 
     `protocol`/`backbone`: the comparison protocol (benchmark/protocol.py); a matched job's
-    hyperparameters name it, so it is part of the job's id.
+    hyperparameters name it, so it is part of the job's id. `search` > 0 adds that many random
+    draws of each method's search space (benchmark/search.py) beside its defaults (draw 0).
 
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
     `only_supported` leaves out the (method, dataset) pairs the method declares no setting for
@@ -197,24 +202,30 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
                 continue
             per_pct = {float(pct): method_hparams(method, dataset, budget, user, float(pct), chosen) for pct in pcts}
             known.update(key for hp in per_pct.values() for key in leaves(hp))
-            for point in points:
-                for pct in pcts:
-                    hp = copy.deepcopy(per_pct[float(pct)])
-                    options = dict(base_options)
-                    _apply_sets(method, dataset, hp, options, point, used, types)
-                    hp = check_tree(hp, method)
-                    try:
-                        _check_validation_split(method, dataset, options)
-                    except BenchError as e:
-                        if not only_supported:
-                            raise
-                        if notes is not None:
-                            notes.append(f"leaves out {method} on {dataset}: {e}")
-                        continue
-                    for seed in seeds:
-                        payload = canonical({"method": hp, "dataset": options,
-                                             **({"protocol": chosen.key} if chosen.key else {})})
-                        jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload))
+            space = method_search_space(method, dataset) if search else {}
+            if search:
+                require_space(method, space)
+            for point, pct, draw in itertools.product(points, pcts, range(search + 1) if search else [None]):
+                hp = copy.deepcopy(per_pct[float(pct)])
+                for key, value in draw_values(method, dataset, space, draw or 0).items():
+                    if not declares(hp, key):
+                        raise BenchError(f"configs/methods/{method}.yaml search.{key}: {method} has no hyperparameter {key!r} on {dataset}")
+                    set_checked(hp, key, value, f"search draw {draw} of {method} on {dataset}")
+                options = dict(base_options)
+                _apply_sets(method, dataset, hp, options, point, used, types)
+                hp = check_tree(hp, method)
+                try:
+                    _check_validation_split(method, dataset, options)
+                except BenchError as e:
+                    if not only_supported:
+                        raise
+                    if notes is not None:
+                        notes.append(f"leaves out {method} on {dataset}: {e}")
+                    continue
+                for seed in seeds:
+                    payload = canonical({"method": hp, "dataset": options,
+                                         **({"protocol": chosen.key} if chosen.key else {})})
+                    jobs.append(Job(method, dataset, float(pct), int(seed), budget, payload, draw))
     unused = [k for k, _ in (sets or []) if k not in used]
     if unused:
         raise BenchError(

@@ -30,7 +30,7 @@ import pandas as pd
 
 from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml, supports
 from benchmark.errors import BenchError
-from benchmark.jobs import Job, check_conflict_pct, expand_grid
+from benchmark.jobs import Job, canonical, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
 from benchmark.protocol import Protocol
@@ -71,6 +71,7 @@ class PaperTable:
     row_sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     protocols: list[Protocol] = field(default_factory=lambda: [Protocol()])  # of our runs (the paper's: its own networks)
+    tuned: str = ""  # how our settings were selected across a search (benchmark/tuning.py), if they were
 
 
 def available() -> list[str]:
@@ -160,7 +161,7 @@ def load_paper(name: str) -> PaperTable:
 
 def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | None = None,
                sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None,
-               protocol: str = "published", backbone: str | None = None) -> list[Job]:
+               protocol: str = "published", backbone: str | None = None, search: int = 0) -> list[Job]:
     """Every job the table needs: its rows x its columns x seeds, at the table's budget, under `protocol`
     (recorded on the table for its caption)."""
     by_dataset: dict[str, list[float]] = {}
@@ -169,7 +170,7 @@ def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | 
         if col.conflict_pct not in by_dataset[col.dataset]:
             by_dataset[col.dataset].append(col.conflict_pct)
     jobs = expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
-                       pcts_by_dataset=by_dataset, only_supported=True, protocol=protocol, backbone=backbone)
+                       pcts_by_dataset=by_dataset, only_supported=True, protocol=protocol, backbone=backbone, search=search)
     table.protocols = sorted({job.protocol for job in jobs}, key=lambda p: p.label) or [Protocol()]
     return jobs
 
@@ -241,7 +242,7 @@ def caption_text(table: PaperTable, rule: str) -> str:
     mine = "" if all(p.key is None for p in table.protocols) else " (the paper's numbers: its own networks)"
     return (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
             f"checkpoint {RULE_CAPTIONS[rule]}, {protocol_caption(table.protocols)}{mine}; "
-            "in brackets the paper's value and our difference.")
+            + (f"{table.tuned}; " if table.tuned else "") + "in brackets the paper's value and our difference.")
 
 
 def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str) -> list[str]:
@@ -354,8 +355,9 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
 def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rule: str | None = None,
                      seeds: list[int] | None = None, budget: str | None = None,
                      sets: list[tuple[str, list[Any]]] | None = None, user: dict[str, Any] | None = None,
-                     protocol: str = "published", backbone: str | None = None) -> str:
-    """Load table `name`, match the stored results of its grid under `results_dir`, render it."""
+                     protocol: str = "published", backbone: str | None = None, tuned: str | None = None) -> str:
+    """Load table `name`, match the stored results of its grid under `results_dir`, render it.
+    `tuned`: each cell's setting picked by that tuning rule among every setting stored for it."""
     from benchmark.runner import expected_vs_found
     from benchmark.store import Store
 
@@ -368,4 +370,13 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
     store = Store(results_dir, create=False) if Path(results_dir).exists() else None
     records = {r["job"]["id"]: r for r in store.results()} if store else {}
     status = expected_vs_found(jobs, store) if store else {}
+    if tuned:
+        from benchmark.tuning import caption, cell_of, checkpoint_rule, tuned_records
+
+        cells = {cell_of(job.describe()) for job in jobs}
+        kept, chosen = tuned_records([r for r in records.values() if cell_of(r["job"]) in cells], tuned)
+        jobs = [Job(r["job"]["method"], r["job"]["dataset"], float(r["job"]["conflict_pct"]), int(r["job"]["seed"]),
+                    r["job"]["budget"], canonical(r["job"]["hparams"]), r["job"].get("draw")) for r in kept]
+        records, status = {job.id: r for job, r in zip(jobs, kept)}, {}
+        rule, table.tuned = checkpoint_rule(tuned), caption(tuned, chosen) if chosen else f"tuned: rule {tuned}, nothing stored to score"
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)

@@ -134,7 +134,7 @@ class Table:
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
-                expected: list[dict[str, Any]] | None = None, compute: bool = False) -> Table:
+                expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "") -> Table:
     """Aggregate records (and the jobs expected but absent, with their status) into a Table.
     All of one protocol: `build_tables` splits a mix into one table per protocol."""
     protocols = {of_job(r["job"]) for r in records} | {_expected_protocol(e) for e in expected or []}
@@ -189,7 +189,8 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                         "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan})
     budgets = sorted(set(df["budget"])) if len(df) else []
     caption = (f"{split.capitalize()} accuracy (%), mean ± sample std over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
-               f"budget: {', '.join(budgets) or 'n/a'}; {protocol_caption(sorted(protocols, key=lambda p: p.label))}.")
+               f"budget: {', '.join(budgets) or 'n/a'}; {protocol_caption(sorted(protocols, key=lambda p: p.label))}"
+               + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
@@ -210,7 +211,7 @@ def _expected_protocol(entry: dict[str, Any]):
 
 
 def build_tables(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
-                 expected: list[dict[str, Any]] | None = None, compute: bool = False) -> list[Table]:
+                 expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "") -> list[Table]:
     """One Table per comparison protocol (published first): a matched row and a published row never
     share a table, since they compare different things."""
     by_label: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
@@ -219,8 +220,8 @@ def build_tables(records: list[dict[str, Any]], rule: str = "last", split: str =
     for entry in expected or []:
         by_label[_expected_protocol(entry).label][1].append(entry)
     order = sorted(by_label, key=lambda label: (label != "published", label))
-    return ([build_table(by_label[k][0], rule, split, by_label[k][1], compute) for k in order]
-            or [build_table([], rule, split, [], compute)])
+    return ([build_table(by_label[k][0], rule, split, by_label[k][1], compute, tuned) for k in order]
+            or [build_table([], rule, split, [], compute, tuned)])
 
 
 def render_all(tables: list[Table], fmt: str = "table") -> str:
@@ -316,7 +317,7 @@ def _read_store(results_dir: str | Path):
 
 
 def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test",
-               diagnostics: bool = False, compute: bool = False) -> str:
+               diagnostics: bool = False, compute: bool = False, tuned: str | None = None) -> str:
     """The tables of every stored result under a results directory (the `report` subcommand);
     `diagnostics`: the per-run diagnostics table instead."""
     store = _read_store(results_dir)
@@ -326,6 +327,18 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         if not table.rows:
             raise BenchError(f"no result under {results_dir} stored diagnostics (DCWP and PruSC runs do)")
         return render(table, fmt)
+    caption = ""
+    if tuned:
+        from benchmark.tuning import caption as tuning_caption
+        from benchmark.tuning import checkpoint_rule, tuned_records
+
+        records, chosen = tuned_records(records, tuned)
+        if not records:
+            raise BenchError(f"no stored run under {results_dir} can be scored by {tuned}: its runs lack the split the rule reads "
+                             "(hold one out with --set <dataset>.valid_fraction=0.1)")
+        rule, caption = checkpoint_rule(tuned), tuning_caption(tuned, chosen)
+        done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
+        return render_all(build_tables(records, rule, split, done, compute, caption), fmt)
     failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures()]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
     return render_all(build_tables(records, rule, split, done + failed, compute), fmt)

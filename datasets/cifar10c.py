@@ -36,7 +36,7 @@ from benchmark.errors import BenchError
 from datasets.base import BiasedData, DataInfo, register_dataset
 from datasets.corruptions import FROST_FILES, OFFICIAL_FROST_MD5, corrupt, frost_folder, frost_textures
 from datasets.images import CIFAR_MEAN, CIFAR_STD
-from datasets.lff_protocol import build_protocol_arrays, splits_from_arrays
+from datasets.lff_protocol import build_protocol_arrays, check_valid_bias, splits_from_arrays, valid_key
 from datasets.storage import cache_dir, data_root, load_cached, md5, save_cached, torchvision_download
 
 GENERATOR_VERSION = "lff-cifar10c-type0-1"
@@ -138,7 +138,7 @@ def make_fixture(tmp: Path) -> dict:
 
 @register_dataset("cifar10c", make_fixture=make_fixture)
 def load_cifar10c(root: Path | None, conflict_pct: float, seed: int = 0, severity: int = 4, valid_fraction: float = 0.0,
-                  frost_dir: str | None = None, verify: bool = True) -> BiasedData:
+                  valid_bias: str = "even", frost_dir: str | None = None, verify: bool = True) -> BiasedData:
     """Corrupted CIFAR-10, LfF protocol, Type0 corruptions (generated from CIFAR-10; LfF's and DeNetDM's tables)."""
     if not 0 < conflict_pct < 100:
         raise BenchError(f"cifar10c: conflict_pct must be in (0, 100), got {conflict_pct:g}; the papers use 0.5 1 2 5")
@@ -146,10 +146,11 @@ def load_cifar10c(root: Path | None, conflict_pct: float, seed: int = 0, severit
         raise BenchError(f"cifar10c: only severity 4 (LfF's README, DeNetDM, the papers) is implemented, got {severity}")
     if not 0 <= valid_fraction < 1:
         raise BenchError(f"cifar10c: valid_fraction must be in [0, 1), got {valid_fraction}")
+    check_valid_bias(valid_bias)
     folder = frost_folder(frost_dir)
     texture_md5 = {name: md5(folder / name) for name in FROST_FILES[:5]}
     textures_key = hashlib.sha256("".join(texture_md5.values()).encode()).hexdigest()[:12]
-    key = f"{GENERATOR_VERSION}_c{conflict_pct:g}_s{seed}_sev{severity}_vf{valid_fraction:g}_frost{textures_key}"
+    key = f"{GENERATOR_VERSION}_c{conflict_pct:g}_s{seed}_sev{severity}_{valid_key(valid_fraction, valid_bias)}_frost{textures_key}"
     base = data_root(root)
     source = f"{base}/{FOLDER}" if base is not None else "download"
     path = cache_dir() / "cifar10c" / hashlib.sha256(source.encode()).hexdigest()[:8] / f"{key}.npz"
@@ -159,7 +160,7 @@ def load_cifar10c(root: Path | None, conflict_pct: float, seed: int = 0, severit
         cifar = load_cifar10(root, verify)
         arrays = build_protocol_arrays(
             cifar["train"], cifar["test"], conflict_pct, seed, valid_fraction,
-            lambda split, images, bias: corrupt_split(images, bias, seed, split, textures),
+            lambda split, images, bias: corrupt_split(images, bias, seed, split, textures), valid_bias,
         )
         save_cached(path, arrays)
     info = DataInfo(
@@ -167,5 +168,6 @@ def load_cifar10c(root: Path | None, conflict_pct: float, seed: int = 0, severit
         augmentation=Augmentation("crop_flip", size=32, padding=4), input_kind="cifar",
     )
     fingerprint = {"generator": GENERATOR_VERSION, "seed": seed, "severity": severity, "valid_fraction": valid_fraction,
+                   **({"valid_bias": valid_bias} if valid_bias != "even" else {}),
                    "frost_official": texture_md5 == OFFICIAL_FROST_MD5}
     return BiasedData(splits_from_arrays(arrays), info, fingerprint)

@@ -14,7 +14,9 @@ this gives exactly 300/598/1,199/3,000 conflicting training images.
 Splits, as in LfF: `train` = the 60,000 MNIST training images; `test` = the 10,000 MNIST test
 images with colours spread evenly (LfF calls it "valid"; it is the set the papers report). There
 is no validation split unless `valid_fraction` > 0 holds out that fraction of the training
-images, before colours are assigned, as an evenly coloured validation set.
+images, before colours are assigned, as an evenly coloured validation set (`valid_bias: even`),
+or one coloured like the training split at the same conflict ratio (`valid_bias: train`: the
+validation split of the tuning rules that use no group labels).
 
 The colour noise comes from the dataset seed (option `seed`, default 0), not the job seed: every
 job of a grid trains on the same data, as in the papers. LfF's own noise was unseeded, so our
@@ -31,7 +33,7 @@ import torch
 
 from benchmark.errors import BenchError
 from datasets.base import BiasedData, DataInfo, register_dataset
-from datasets.lff_protocol import build_protocol_arrays, splits_from_arrays
+from datasets.lff_protocol import build_protocol_arrays, check_valid_bias, splits_from_arrays, valid_key
 from datasets.mnist import load_mnist
 from datasets.storage import cache_dir, load_cached, save_cached
 
@@ -72,16 +74,18 @@ def _stream(seed: int, split: str) -> torch.Generator:
     return torch.Generator().manual_seed(3 * int(seed) + SPLIT_STREAM[split])
 
 
-def build_cmnist(root: Path | None, conflict_pct: float, seed: int, severity: int, valid_fraction: float) -> dict[str, np.ndarray]:
+def build_cmnist(root: Path | None, conflict_pct: float, seed: int, severity: int, valid_fraction: float,
+                 valid_bias: str = "even") -> dict[str, np.ndarray]:
     """The arrays of every split, built from MNIST by the LfF protocol."""
     return build_protocol_arrays(
         load_mnist(train=True, root=root), load_mnist(train=False, root=root), conflict_pct, seed, valid_fraction,
-        lambda split, gray, bias: colorize(gray, bias, severity, _stream(seed, split)),
+        lambda split, gray, bias: colorize(gray, bias, severity, _stream(seed, split)), valid_bias,
     )
 
 
 @register_dataset("cmnist")
-def load_cmnist(root: Path | None, conflict_pct: float, seed: int = 0, severity: int = 4, valid_fraction: float = 0.0) -> BiasedData:
+def load_cmnist(root: Path | None, conflict_pct: float, seed: int = 0, severity: int = 4, valid_fraction: float = 0.0,
+                valid_bias: str = "even") -> BiasedData:
     """Colored MNIST, LfF protocol (generated from MNIST; DeNetDM's and LfF's tables)."""
     if not 0 < conflict_pct < 100:
         raise BenchError(f"cmnist: conflict_pct must be in (0, 100), got {conflict_pct:g}; the papers use 0.5 1 2 5")
@@ -89,16 +93,18 @@ def load_cmnist(root: Path | None, conflict_pct: float, seed: int = 0, severity:
         raise BenchError(f"cmnist: severity must be one of {sorted(SEVERITY_STD)} (LfF's), got {severity}")
     if not 0 <= valid_fraction < 1:
         raise BenchError(f"cmnist: valid_fraction must be in [0, 1), got {valid_fraction}")
-    key = f"{GENERATOR_VERSION}_c{conflict_pct:g}_s{seed}_sev{severity}_vf{valid_fraction:g}"
+    check_valid_bias(valid_bias)
+    key = f"{GENERATOR_VERSION}_c{conflict_pct:g}_s{seed}_sev{severity}_{valid_key(valid_fraction, valid_bias)}"
     path = cache_dir() / "cmnist" / f"{key}.npz"
     arrays = load_cached(path)
     if arrays is None:
-        arrays = build_cmnist(root, conflict_pct, seed, severity, valid_fraction)
+        arrays = build_cmnist(root, conflict_pct, seed, severity, valid_fraction, valid_bias)
         save_cached(path, arrays)
     splits = splits_from_arrays(arrays)
     info = DataInfo(
         name="cmnist", num_classes=10, num_bias=10, image_shape=(3, 28, 28),
         input_kind="small",
     )
-    fingerprint = {"generator": GENERATOR_VERSION, "seed": seed, "severity": severity, "valid_fraction": valid_fraction}
+    fingerprint = {"generator": GENERATOR_VERSION, "seed": seed, "severity": severity, "valid_fraction": valid_fraction,
+                   **({"valid_bias": valid_bias} if valid_bias != "even" else {})}
     return BiasedData(splits, info, fingerprint)

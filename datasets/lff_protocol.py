@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from benchmark.errors import BenchError
 from datasets.base import Split
 
 # Aligned fraction of LfF's evenly biased evaluation split ("valid" in LfF's code): 1/10 per value.
@@ -44,12 +45,17 @@ def build_protocol_arrays(
     seed: int,
     valid_fraction: float,
     apply_bias: Callable[[str, np.ndarray, np.ndarray], np.ndarray],
+    valid_bias: str = "even",
 ) -> dict[str, np.ndarray]:
     """`{split}_x/_y/_bias` arrays: bias assigned by order, then images biased by `apply_bias(split, images, bias)`.
 
     `valid_fraction` > 0 holds out that fraction of the training images (chosen by `seed`, before
-    bias values are assigned) as an evenly biased validation split; LfF itself has none.
+    bias values are assigned) as a validation split, LfF itself has none: evenly biased
+    (`valid_bias: even`, like the test split), or biased as the training split, at the same
+    conflict ratio (`valid_bias: train`: DomainBed's training-domain validation, for selection
+    rules that see no group labels).
     """
+    check_valid_bias(valid_bias)
     parts = {"train": train, "test": test}
     if valid_fraction > 0:
         train_x, train_y = train
@@ -59,12 +65,27 @@ def build_protocol_arrays(
         parts["valid"] = (train_x[held], train_y[held])
     arrays = {}
     for split, (images, y) in parts.items():
-        ratio = 1.0 - conflict_pct / 100.0 if split == "train" else EVEN_ALIGNED_RATIO
+        biased = split == "train" or (split == "valid" and valid_bias == "train")
+        ratio = 1.0 - conflict_pct / 100.0 if biased else EVEN_ALIGNED_RATIO
         bias = order_based_bias(y, ratio)
         arrays[f"{split}_x"] = apply_bias(split, images, bias)
         arrays[f"{split}_y"] = y.astype(np.int64)
         arrays[f"{split}_bias"] = bias
     return arrays
+
+
+VALID_BIAS = ("even", "train")
+
+
+def check_valid_bias(valid_bias: str) -> None:
+    if valid_bias not in VALID_BIAS:
+        raise BenchError(f"valid_bias must be one of {', '.join(VALID_BIAS)} (even: evenly biased like the test split; "
+                         f"train: biased like the training split), got {valid_bias!r}")
+
+
+def valid_key(valid_fraction: float, valid_bias: str) -> str:
+    """The cache-key part of the validation split (unchanged from before `valid_bias` for the even one)."""
+    return f"vf{valid_fraction:g}" + ("" if valid_bias == "even" else f"_vb{valid_bias}")
 
 
 def splits_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Split]:

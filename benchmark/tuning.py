@@ -1,0 +1,117 @@
+"""Model selection across runs: which stored setting (search draw) of a cell a tuning rule picks.
+
+A cell is (dataset, conflict_pct, method, protocol, budget); its settings are the distinct
+hyperparameter sets stored for it (the draws of a `--search`, the defaults among them). A rule
+scores each setting by a validation (or test) metric at the checkpoint the same rule picks within
+each run, averaged over the seeds every setting of the cell has (the search trials), so that
+re-running the chosen setting with more seeds cannot change the choice; the highest score wins
+(ties: the defaults, then the first setting by its hyperparameters). The table then reports the
+chosen setting's test metrics over all its stored seeds.
+
+| rule | checkpoint and score | group labels it reads |
+| --- | --- | --- |
+| `val-accuracy` | overall accuracy on the validation split | none (use a validation split biased like training: `valid_bias: train`) |
+| `val-worst-group` | worst-group accuracy on the validation split | the validation split's |
+| `val-unbiased` | unbiased accuracy on the validation split | the validation split's |
+| `oracle-test` | unbiased accuracy on the TEST split | the test split's: optimistic, for like-for-like comparison only |
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.jobs import canonical, complete_hparams
+from benchmark.protocol import of_job
+from benchmark.selection import require_rule
+
+TUNING_RULES: dict[str, tuple[str, str, str]] = {  # rule: (checkpoint rule, split, metric)
+    "val-accuracy": ("best-valid-accuracy", "valid", "overall_acc"),
+    "val-worst-group": ("best-valid-worst-group", "valid", "worst_group_acc"),
+    "val-unbiased": ("best-valid-unbiased", "valid", "unbiased_acc"),
+    "oracle-test": ("oracle-test", "test", "unbiased_acc"),
+}
+LABELS_READ = {
+    "val-accuracy": "no group labels",
+    "val-worst-group": "validation group labels",
+    "val-unbiased": "validation group labels",
+    "oracle-test": "TEST group labels (optimistic)",
+}
+
+
+def check_tuning_rule(rule: str) -> None:
+    if rule not in TUNING_RULES:
+        raise BenchError(f"unknown tuning rule {rule!r}; rules: {', '.join(TUNING_RULES)}")
+
+
+def checkpoint_rule(rule: str) -> str:
+    check_tuning_rule(rule)
+    return TUNING_RULES[rule][0]
+
+
+def cell_of(job: dict[str, Any]) -> tuple[str, float, str, str, str]:
+    return (job["dataset"], float(job["conflict_pct"]), job["method"], of_job(job).label, job["budget"])
+
+
+def setting_of(job: dict[str, Any]) -> str:
+    return canonical(complete_hparams(job["method"], job["hparams"]))
+
+
+@dataclass
+class Choice:
+    """What a rule picked for one cell."""
+
+    setting: str              # the chosen hyperparameters (canonical JSON)
+    draw: int | None          # its search draw, when it was stored by a --search
+    score: float              # mean of the rule's metric over `seeds`, in [0, 1]
+    seeds: tuple[int, ...]    # the seeds every setting of the cell has (the search trials)
+    settings: int             # how many settings were compared
+
+
+def score(record: dict[str, Any], rule: str) -> float | None:
+    checkpoint, split, metric = TUNING_RULES[rule]
+    try:
+        value = require_rule(record, checkpoint)[split][metric]
+    except BenchError:
+        return None
+    return None if value is None else float(value)
+
+
+def choose(records: list[dict[str, Any]], rule: str) -> dict[tuple, Choice]:
+    """Per cell, the setting `rule` picks (cells whose runs lack the rule's split are left out)."""
+    check_tuning_rule(rule)
+    cells: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        cells[cell_of(rec["job"])][setting_of(rec["job"])].append(rec)
+    chosen: dict[tuple, Choice] = {}
+    for cell, settings in cells.items():
+        common = set.intersection(*({int(r["job"]["seed"]) for r in recs} for recs in settings.values()))
+        ranked = []
+        for setting, recs in settings.items():
+            used = [r for r in recs if not common or int(r["job"]["seed"]) in common]
+            values = [score(r, rule) for r in used]
+            if not values or any(v is None for v in values):
+                continue
+            draws = {r["job"].get("draw") for r in recs}
+            draw = min(d for d in draws if d is not None) if draws - {None} else None
+            ranked.append((sum(values) / len(values), draw in (0, None), setting, draw, tuple(sorted(int(r["job"]["seed"]) for r in used))))
+        if ranked:
+            best = max(ranked, key=lambda t: (t[0], t[1], [-ord(c) for c in t[2]]))
+            chosen[cell] = Choice(best[2], best[3], best[0], best[4], len(settings))
+    return chosen
+
+
+def tuned_records(records: list[dict[str, Any]], rule: str) -> tuple[list[dict[str, Any]], dict[tuple, Choice]]:
+    """The records of each cell's chosen setting (all their seeds), and the choices."""
+    chosen = choose(records, rule)
+    kept = [r for r in records if (c := chosen.get(cell_of(r["job"]))) is not None and setting_of(r["job"]) == c.setting]
+    return kept, chosen
+
+
+def caption(rule: str, chosen: dict[tuple, Choice]) -> str:
+    counts = sorted({c.settings for c in chosen.values()})
+    span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return (f"tuned: per cell the setting of {span} stored ones with the best mean {TUNING_RULES[rule][1]} "
+            f"{TUNING_RULES[rule][2].replace('_acc', '').replace('_', '-')} accuracy over the search seeds "
+            f"(rule: {rule}; reads {LABELS_READ[rule]})")

@@ -1,0 +1,109 @@
+"""The tuning protocol: reproducible, independent search draws; selection across draws by each rule,
+checked against a hand computation; clear errors for a bad search."""
+import random
+
+import pytest
+
+from benchmark import jobs as jobs_module
+from benchmark.errors import BenchError
+from benchmark.jobs import expand_grid
+from benchmark.search import draw_values, sample, seed_hash
+from benchmark.tuning import choose, tuned_records
+from tests.helpers import cli
+
+SPACE = {"optimizer.lr": {"log_uniform": [1e-4, 1e-2]}, "gce_q": {"uniform": [0.5, 0.9]},
+         "clusters": {"choice": [8, 16, 32]}, "steps": {"int_uniform": [10, 20]}}
+
+
+def test_draws_are_reproducible_bounded_and_draw_zero_is_the_defaults():
+    assert draw_values("lff", "cmnist", SPACE, 0) == {}
+    first = [draw_values("lff", "cmnist", SPACE, i) for i in range(1, 30)]
+    assert first == [draw_values("lff", "cmnist", SPACE, i) for i in range(1, 30)]
+    assert len({d["optimizer.lr"] for d in first}) == 29  # every draw its own value
+    for d in first:
+        assert 1e-4 <= d["optimizer.lr"] <= 1e-2 and 0.5 <= d["gce_q"] <= 0.9
+        assert d["clusters"] in (8, 16, 32) and isinstance(d["steps"], int) and 10 <= d["steps"] <= 20
+    assert draw_values("lff", "cifar10c", SPACE, 1) != first[0]  # seeded per dataset too
+    assert seed_hash("a", 1) == seed_hash("a", 1) != seed_hash("a", 2)
+
+
+def test_a_draw_does_not_depend_on_the_other_hyperparameters_of_the_space():
+    smaller = {k: SPACE[k] for k in ("optimizer.lr", "clusters")}
+    for i in range(1, 10):
+        full, part = draw_values("prusc", "cmnist", SPACE, i), draw_values("prusc", "cmnist", smaller, i)
+        assert {k: full[k] for k in smaller} == part
+
+
+def test_log_uniform_is_uniform_in_the_exponent():
+    rng = random.Random(0)
+    values = [sample("log_uniform", [1e-4, 1e-2], rng) for _ in range(4000)]
+    below = sum(v < 1e-3 for v in values) / len(values)
+    assert 0.45 < below < 0.55
+
+
+def test_a_search_grid_holds_the_defaults_and_n_draws_per_cell(monkeypatch):
+    monkeypatch.setattr(jobs_module, "method_search_space", lambda m, d: {"optimizer.lr": {"log_uniform": [1e-4, 1e-2]}})
+    grid = expand_grid(["erm"], ["synthetic"], [0, 1], [1], "quick", search=3)
+    assert len(grid) == 4 * 2 and sorted({j.draw for j in grid}) == [0, 1, 2, 3]
+    default = expand_grid(["erm"], ["synthetic"], [0], [1], "quick")[0]
+    assert [j.id for j in grid if j.draw == 0 and j.seed == 0] == [default.id]  # draw 0 is the stored default run
+    assert len({j.hparams["method"]["optimizer"]["lr"] for j in grid}) == 4
+    assert grid[1].describe()["draw"] in (0, 1, 2, 3)
+
+
+def test_a_bad_search_is_one_clear_error(monkeypatch, tmp_path):
+    run = cli("--methods", "erm", "--datasets", "synthetic", "--search", "0", "--budget", "quick", "--results-dir", str(tmp_path))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--search N adds N >= 1" in run.stderr
+    both = cli("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--seeds", "0", "--results-dir", str(tmp_path))
+    assert both.returncode == 2 and "give either --trials or --seeds" in both.stderr
+    monkeypatch.setattr(jobs_module, "method_search_space", lambda m, d: {})
+    with pytest.raises(BenchError, match="declares no search space: add a `search` section to configs/methods/erm.yaml"):
+        expand_grid(["erm"], ["synthetic"], [0], [1], "quick", search=2)
+    monkeypatch.setattr(jobs_module, "method_search_space", lambda m, d: {"no_such_key": {"uniform": [0, 1]}})
+    with pytest.raises(BenchError, match="erm has no hyperparameter 'no_such_key'"):
+        expand_grid(["erm"], ["synthetic"], [0], [1], "quick", search=2)
+    monkeypatch.setattr(jobs_module, "method_search_space", lambda m, d: {"optimizer.lr": {"log_uniform": [0, 1]}})
+    with pytest.raises(BenchError, match="log_uniform needs low > 0"):
+        expand_grid(["erm"], ["synthetic"], [0], [1], "quick", search=2)
+
+
+def _fake(setting, seed, valid_acc, valid_worst, valid_unbiased, test_unbiased, draw=None):
+    def metrics(split_values):
+        return {k: v for k, v in split_values.items()}
+    valid = {"overall_acc": valid_acc, "worst_group_acc": valid_worst, "unbiased_acc": valid_unbiased}
+    test = {"overall_acc": 0.5, "worst_group_acc": 0.1, "unbiased_acc": test_unbiased, "aligned_acc": 0.9, "conflicting_acc": 0.3}
+    job = {"id": f"{setting}-{seed}", "method": "lff", "dataset": "cmnist", "conflict_pct": 1.0, "seed": seed, "budget": "paper",
+           "hparams": {"method": {"lr": setting}, "dataset": {}}, **({"draw": draw} if draw is not None else {})}
+    checkpoint = {"valid": metrics(valid), "test": metrics(test)}
+    return {"job": job, "metrics": {r: checkpoint for r in ("last", "best-valid-accuracy", "best-valid-worst-group",
+                                                            "best-valid-unbiased", "oracle-test")}}
+
+
+def test_each_rule_picks_the_setting_a_hand_computation_picks():
+    # three settings, two search seeds each; the columns: valid overall, valid worst, valid unbiased, test unbiased
+    table = {
+        0.001: [(0.95, 0.10, 0.50, 0.60), (0.93, 0.12, 0.52, 0.62)],   # best valid overall accuracy (mean 0.94)
+        0.010: [(0.80, 0.40, 0.70, 0.65), (0.82, 0.30, 0.74, 0.66)],   # best worst group (0.35) and unbiased (0.72)
+        0.100: [(0.60, 0.20, 0.60, 0.90), (0.62, 0.20, 0.62, 0.80)],   # best test (0.85): only the oracle takes it
+    }
+    records = [_fake(s, seed, *values, draw=i) for i, (s, rows) in enumerate(table.items()) for seed, values in enumerate(rows)]
+    # the chosen setting of val-worst-group re-run with a third seed: a bad one must not change the choice
+    records.append(_fake(0.010, 2, 0.1, 0.0, 0.0, 0.1, draw=1))
+    picks = {rule: choose(records, rule) for rule in ("val-accuracy", "val-worst-group", "val-unbiased", "oracle-test")}
+    lr = {rule: __import__("json").loads(next(iter(c.values())).setting)["method"]["lr"] for rule, c in picks.items()}
+    assert lr == {"val-accuracy": 0.001, "val-worst-group": 0.010, "val-unbiased": 0.010, "oracle-test": 0.100}
+    choice = next(iter(picks["val-worst-group"].values()))
+    assert choice.seeds == (0, 1) and choice.settings == 3 and abs(choice.score - 0.35) < 1e-9 and choice.draw == 1
+    kept, _ = tuned_records(records, "val-worst-group")
+    assert sorted(r["job"]["seed"] for r in kept) == [0, 1, 2]  # the table reports every seed of the chosen setting
+
+
+def test_report_tuned_prints_the_rule_and_the_search_size(tmp_path):
+    out = tmp_path / "r"
+    run = cli("--methods", "erm", "--datasets", "synthetic", "--set", "erm.optimizer.lr=0.0003,0.003", "--seeds", "0",
+              "--budget", "quick", "--results-dir", str(out), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    report = cli("report", str(out), "--tuned", "val-worst-group")
+    assert report.returncode == 0, report.stderr
+    assert "tuned: per cell the setting of 2 stored ones" in report.stdout and "rule: val-worst-group" in report.stdout
+    assert "validation group labels" in report.stdout and "best-valid-worst-group" in report.stdout
