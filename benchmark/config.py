@@ -113,6 +113,7 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
             raise BenchError(f"method {method} does not support dataset {dataset}: {support_text(method)}; to add it, give "
                              f"configs/methods/{method}.yaml a datasets.{dataset} (or kinds.{kind}) section with the official settings")
         hp = deep_merge(hp, kinds[kind])
+    hp.pop("search", None)  # a dataset's narrowing of the search space is no hyperparameter
     per_ratio = {float(k): v for k, v in (hp.pop("by_conflict_pct", None) or {}).items()}
     if conflict_pct is not None and per_ratio:
         nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))

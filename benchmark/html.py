@@ -19,9 +19,11 @@ from typing import Any
 
 from benchmark.errors import BenchError
 from benchmark.jobs import stored_name
-from benchmark.paper import Cell, PaperTable, available, caption_text, cell_text, load_paper, note_lines, paper_jobs, regenerate
+from benchmark.paper import (Cell, PaperTable, available, caption_text, cell_text, column_marks, load_paper, note_lines, paper_jobs,
+                             regenerate)
 from benchmark.protocol import of_job
 from benchmark.report import Table, build_tables, diagnostics_table, hparams_key
+from benchmark.stats import decorate
 from benchmark.supervision import declared, label
 
 STYLE = """
@@ -31,7 +33,7 @@ h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
 .scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.82rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
 th,td{padding:.28rem .6rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
-tr:nth-child(even) td{background:#fafbfc} td.beyond{background:#fff1e5 !important;font-weight:600}
+tr:nth-child(even) td{background:#fafbfc}
 td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 ul.notes{color:#59636e;font-size:.82rem;margin-top:.2rem} figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #e4e7eb}
 figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
@@ -40,25 +42,27 @@ figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
 
 def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    body = "".join("<tr>" + "".join(f"<td>{decorate(html.escape(c), table.marks.get((i, j), set()), 'html')}</td>"
+                                    for j, c in enumerate(row)) + "</tr>" for i, row in enumerate(table.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f'<div class="scroll"><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{body}</tbody></table></div><ul class="notes">{notes}</ul>')
 
 
 def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str) -> str:
-    head = "<th>method</th><th>supervision</th>" + "".join(f"<th>{html.escape(c.label)}</th>" for c in table.columns)
+    head = ("<th>method</th><th>supervision</th>" + "".join(f"<th>{html.escape(c.label)}</th>" for c in table.columns)
+            + "<th>avg rank</th>")
+    marks, average = column_marks(table, cells)
     body = []
     for method in table.rows:
         tds = [f"<td>{html.escape(method)}</td><td>{html.escape(label(declared(method)))}</td>"]
         for j in range(len(table.columns)):
-            cell = cells[(method, j)]
-            ours, paper = cell_text(cell)
+            ours, paper = cell_text(cells[(method, j)])
             extra = f' <span class="paper">({html.escape(paper)})</span>' if paper else ""
-            css = ' class="beyond"' if cell.beyond_spread else ""
-            tds.append(f"<td{css}>{html.escape(ours)}{extra}</td>")
+            tds.append(f"<td>{decorate(html.escape(ours), marks[(method, j)], 'html')}{extra}</td>")
+        tds.append(f"<td>{average[method]:.2f}</td>" if method in average else "<td>–</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    notes = note_lines(table, cells, "highlighted")
+    notes = note_lines(table, cells, "‡")
     caption = caption_text(table, rule)
     return (f'<div class="scroll"><table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div><ul class="notes">'

@@ -196,6 +196,7 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
         base_options.update(check_options(dataset, ((user or {}).get("datasets") or {}).get(dataset) or {}, types,
                                           f"--config datasets.{dataset}"))
         known.update(f"{dataset}.{option}" for option in types)
+        used.update(k for k, _ in (sets or []) if k.partition(".")[0] == dataset and k.partition(".")[2] in types)
         chosen = resolve_protocol(protocol, backbone, dataset)
         for method in methods:
             if only_supported and not supports(method, dataset):

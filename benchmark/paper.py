@@ -34,6 +34,7 @@ from benchmark.jobs import Job, canonical, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
 from benchmark.protocol import Protocol
+from benchmark.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, decorate, fmt_interval, t_interval
 from benchmark.protocol import caption as protocol_caption
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label
@@ -182,6 +183,12 @@ class Cell:
     std: float
     status: str  # "" when every seed is done, else e.g. "2 missing" / "1 failed"
     published: Published | None
+    values: list[float] = field(default_factory=list)  # ours, one per seed
+
+    @property
+    def half(self) -> float:
+        """Half-width of the 95 % t interval of our mean (NaN below two seeds)."""
+        return t_interval(self.values)[1]
 
     @property
     def delta(self) -> float:
@@ -213,7 +220,7 @@ def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, 
             n = len(values)
             series = pd.Series(values, dtype=float)
             cells[(method, j)] = Cell(n, float(series.mean()) if n else math.nan, float(series.std(ddof=1)) if n > 1 else 0.0,
-                                      _status(counts, bool(mine) or supports(method, col.dataset)), published[j])
+                                      _status(counts, bool(mine) or supports(method, col.dataset)), published[j], values)
     return cells
 
 
@@ -225,7 +232,7 @@ def _status(counts: dict[str, int], declared: bool) -> str:
 
 def cell_text(cell: Cell) -> tuple[str, str]:
     """(ours, paper part) of a cell."""
-    ours = "–" if not cell.n else (f"{cell.mean:.2f} ± {cell.std:.2f}" if cell.n > 1 else f"{cell.mean:.2f}")
+    ours = "–" if not cell.n else fmt_interval(cell.mean, cell.half if cell.values else math.nan)
     if cell.status:
         ours += f" [{cell.status}]"
     p = cell.published
@@ -240,7 +247,7 @@ def cell_text(cell: Cell) -> tuple[str, str]:
 
 def caption_text(table: PaperTable, rule: str) -> str:
     mine = "" if all(p.key is None for p in table.protocols) else " (the paper's numbers: its own networks)"
-    return (f"{table.title}. Ours: mean ± std over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
+    return (f"{table.title}. Ours: mean ± 95 % CI over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
             f"checkpoint {RULE_CAPTIONS[rule]}, {protocol_caption(table.protocols)}{mine}; "
             + (f"{table.tuned}; " if table.tuned else "") + "in brackets the paper's value and our difference.")
 
@@ -251,8 +258,28 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
     others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
     if others:
         notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
-    notes.append(f"{flag} = our mean lies beyond the paper's ± std; " + summary(table, cells))
+    notes.append(f"{flag} = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); " + summary(table, cells))
+    notes += [INTERVAL_NOTE, TEST_NOTE.replace("of its block", "of its column") + "; avg rank = a row's mean over the columns where it has results of its rank among the rows with results there"]
     return notes + [SUPERVISION_NOTE] + table.notes
+
+
+def column_marks(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> tuple[dict[tuple[str, int], set[str]], dict[str, float]]:
+    """Per column the best method and those not distinguishable from it, the beyond-spread cells,
+    and each method's average rank over the columns (benchmark/stats.py)."""
+    marks: dict[tuple[str, int], set[str]] = {key: set() for key in cells}
+    means = []
+    for j in range(len(table.columns)):
+        column = {m: cells[(m, j)] for m in table.rows}
+        best, ties = best_and_ties({m: c.values for m, c in column.items() if c.values})
+        if best is not None:
+            marks[(best, j)].add("best")
+        for m in ties:
+            marks[(m, j)].add("tie")
+        means.append({m: c.mean for m, c in column.items() if c.n})
+    for key, cell in cells.items():
+        if cell.beyond_spread:
+            marks[key].add("beyond")
+    return marks, average_ranks(means)
 
 
 def summary(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
@@ -281,23 +308,20 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         pd.DataFrame(rows).to_csv(buf, index=False, float_format="%.4f")
         return buf.getvalue()
     caption = caption_text(table, rule)
-    notes = note_lines(table, cells, "flagged" if fmt != "table" else "*")
+    notes = note_lines(table, cells, "‡")
+    marks, average = column_marks(table, cells)
     if fmt == "latex":
-        return _latex(table, cells, caption, notes)
+        return _latex(table, cells, caption, notes, marks, average)
     grid = []
     for method in table.rows:
         line = [method, label(declared(method))]
         for j in range(len(table.columns)):
-            c = cells[(method, j)]
-            ours, paper = cell_text(c)
-            text = ours + (f" ({paper})" if paper else "")
-            if c.beyond_spread:
-                text = f"**{text}**" if fmt == "markdown" else text + " *"
-            line.append(text)
-        grid.append(line)
-    header = ["method", "supervision"] + [c.label for c in table.columns]
+            ours, paper = cell_text(cells[(method, j)])
+            line.append(decorate(ours, marks[(method, j)], fmt) + (f" ({paper})" if paper else ""))
+        grid.append(line + [f"{average[method]:.2f}" if method in average else "–"])
+    header = ["method", "supervision"] + [c.label for c in table.columns] + ["avg rank"]
     if fmt == "markdown":
-        out = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * len(table.columns)) + "|"]
+        out = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(table.columns) + 1)) + "|"]
         out += ["| " + " | ".join(r) + " |" for r in grid]
         return "\n".join(out + [""] + [f"- {n}" for n in notes])
     if fmt != "table":
@@ -316,7 +340,8 @@ def _tex(s: str) -> str:
     return "".join(TEX_SPECIAL.get(ch, ch) for ch in s)
 
 
-def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, notes: list[str]) -> str:
+def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, notes: list[str],
+           marks: dict[tuple[str, int], set[str]], average: dict[str, float]) -> str:
     """booktabs: columns grouped by dataset under a \\cmidrule, one row per method."""
     groups: list[tuple[str, int]] = []
     for col in table.columns:
@@ -326,26 +351,25 @@ def _latex(table: PaperTable, cells: dict[tuple[str, int], Cell], caption: str, 
         else:
             groups.append((key, 1))
     out = [r"\begin{table}[t]", r"\centering", r"\scriptsize", rf"\caption{{{_tex(caption)}}}",
-           rf"\label{{tab:{table.name}}}", rf"\begin{{tabular}}{{ll{'c' * len(table.columns)}}}", r"\toprule"]
-    out.append(" & & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{_tex(k)}}}" for k, n in groups) + r" \\")
+           rf"\label{{tab:{table.name}}}", rf"\begin{{tabular}}{{ll{'c' * len(table.columns)}r}}", r"\toprule"]
+    out.append(" & & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{_tex(k)}}}" for k, n in groups) + r" & \\")
     start = 3
     rules = []
     for _, n in groups:
         rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
         start += n
     out.append(" ".join(rules))
-    out.append("method & supervision & " + " & ".join(_tex(f"{c.conflict_pct:g}%") for c in table.columns) + r" \\")
+    out.append("method & supervision & " + " & ".join(_tex(f"{c.conflict_pct:g}%") for c in table.columns) + r" & avg rank \\")
     out.append(r"\midrule")
     for method in table.rows:
         parts = []
         for j in range(len(table.columns)):
             c = cells[(method, j)]
             ours, paper = cell_text(c)
-            text = _tex(ours)
-            if c.beyond_spread:
-                text = rf"\textbf{{{text}}}"
+            text = decorate(_tex(ours), marks[(method, j)], "latex")
             parts.append(text + (rf" {{\tiny ({_tex(paper)})}}" if paper else ""))
-        out.append(_tex(method) + " & " + _tex(label(declared(method))) + " & " + " & ".join(parts) + r" \\")
+        rank = f"{average[method]:.2f}" if method in average else "--"
+        out.append(_tex(method) + " & " + _tex(label(declared(method))) + " & " + " & ".join(parts) + f" & {rank}" + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     out += [rf"\par\smallskip{{\tiny {_tex(n)}}}" for n in notes]
     out.append(r"\end{table}")

@@ -23,6 +23,7 @@ from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
+from benchmark.stats import INTERVAL_NOTE, TEST_NOTE, best_and_ties, decorate, fmt_interval, ranks, t_interval
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label, of_record
 
@@ -118,6 +119,45 @@ def _compute_cell(key: str, value: float) -> str:
     return f"{value / 1e6:.2f}" if key == "forward_samples" else f"{value / 60:.1f}"
 
 
+def _compare_rows(rows: list[list[str]], seeds_of: dict[int, dict[str, list[float]]], columns: list[str],
+                  numeric: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], set[str]], dict[str, float]]:
+    """Within each (dataset, ratio) block: per metric column the best row and the rows not
+    distinguishable from it (benchmark/stats.py), each row's rank by unbiased accuracy (written
+    into its `rank` cell); and each row's average rank over the blocks."""
+    marks: dict[tuple[int, int], set[str]] = defaultdict(set)
+    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        blocks[(row[0], row[1])].append(i)
+    rank_col = columns.index("rank")
+    per_block = []
+    for members in blocks.values():
+        for metric in METRIC_NAMES:
+            col = columns.index(METRIC_LABELS[metric])
+            best, ties = best_and_ties({i: seeds_of[i][metric] for i in members if seeds_of.get(i, {}).get(metric)})
+            if best is not None:
+                marks[(best, col)].add("best")
+            for i in ties:
+                marks[(i, col)].add("tie")
+        means = {i: numeric[i]["unbiased_acc_mean"] for i in members}
+        order = ranks(means)
+        for i, rank in order.items():
+            rows[i][rank_col] = f"{rank:g}"
+            numeric[i]["rank"] = rank
+        per_block.append({_row_name(rows[i], columns): order[i] for i in order})
+    if len(per_block) < 2:
+        return dict(marks), {}  # one block: its rank column says it all
+    collected: dict[str, list[float]] = defaultdict(list)
+    for block in per_block:
+        for name, rank in block.items():
+            collected[name].append(rank)
+    return dict(marks), {k: sum(v) / len(v) for k, v in collected.items() if len(v) == len(per_block)}
+
+
+def _row_name(row: list[str], columns: list[str]) -> str:
+    variant = row[columns.index("variant")] if "variant" in columns else ""
+    return row[2] + (f" ({variant})" if variant else "")
+
+
 def fmt_mean_std(mean: float, std: float, n: int) -> str:
     if math.isnan(mean):
         return "–"
@@ -131,6 +171,7 @@ class Table:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     numeric: pd.DataFrame = field(default_factory=pd.DataFrame)
+    marks: dict[tuple[int, int], set[str]] = field(default_factory=dict)  # (row, column) -> {"best", "tie", "beyond"}
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
@@ -151,25 +192,29 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     show_sparsity = bool(len(df)) and df["sparsity"].notna().any()
     show_variant = bool(len(df)) and (df["variant"] != "").any()
     metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
-    columns = ["dataset", "conflict %", "method", "supervision"] + (["variant"] if show_variant else []) + ["n"] + metric_cols
+    columns = ["dataset", "conflict %", "method", "supervision"] + (["variant"] if show_variant else []) + ["n", "rank"] + metric_cols
     columns += (["sparsity"] if show_sparsity else []) + (list(COMPUTE_COLUMNS) if compute else []) + ["paper unbiased (Δ)"]
     keys = set(status)
     if len(df):
         keys |= set(df.groupby(["dataset", "conflict_pct", "method", "variant"]).groups)
     rows, numeric = [], []
+    seeds_of: dict[int, dict[str, list[float]]] = {}
     for key in sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3])):
         dataset, pct, method, variant = key
         g = df[(df["dataset"] == dataset) & (df["conflict_pct"] == pct) & (df["method"] == method) & (df["variant"] == variant)] if len(df) else df
         n = len(g)
         stat = {m: (float(g[m].mean()) if n else math.nan, float(g[m].std(ddof=1)) if n > 1 else 0.0) for m in METRIC_NAMES + ("sparsity",)}
+        interval = {m: t_interval(g[m]) if n else (math.nan, math.nan) for m in METRIC_NAMES + ("sparsity",)}
+        seeds_of[len(rows)] = {m: [float(v) for v in g[m] if not math.isnan(v)] for m in METRIC_NAMES} if n else {}
         level = g["supervision"].iloc[0] if n else declared(method)
         row = [dataset, f"{pct:g}", method, label(level)] + ([variant] if show_variant else [])
         counts = status.get(key, {})
         missing = {k: v for k, v in counts.items() if k != "done" and v}
         row.append(f"{n}" + ("" if not missing else " (" + ", ".join(f"{v} {k}" for k, v in sorted(missing.items())) + ")"))
-        row += [fmt_mean_std(*stat[m], n) for m in METRIC_NAMES]
+        row.append("")  # rank: filled in once the block is known
+        row += [fmt_interval(*interval[m]) for m in METRIC_NAMES]
         if show_sparsity:
-            row.append(fmt_mean_std(*stat["sparsity"], n))
+            row.append(fmt_interval(*interval["sparsity"]))
         spent = {k: float(g[k].mean()) if n else math.nan for k in COMPUTE_COLUMNS.values()}
         if compute:
             row += [_compute_cell(k, spent[k]) for k in COMPUTE_COLUMNS.values()]
@@ -184,24 +229,31 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level,
                         "protocol": next(iter(protocols)).label if protocols else "published", "variant": variant, "n": n,
                         **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
+                        **{f"{m}_ci95": interval[m][1] for m in METRIC_NAMES},
                         **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}), **spent,
                         "paper_unbiased_acc": pub[0] if pub else math.nan,
                         "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan})
+    marks, averages = _compare_rows(rows, seeds_of, columns, numeric)
     budgets = sorted(set(df["budget"])) if len(df) else []
-    caption = (f"{split.capitalize()} accuracy (%), mean ± sample std over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
+    caption = (f"{split.capitalize()} accuracy (%), mean ± 95 % CI over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
                f"budget: {', '.join(budgets) or 'n/a'}; {protocol_caption(sorted(protocols, key=lambda p: p.label))}"
                + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
                  "mean over bias-aligned/-conflicting groups; overall = all samples.")
+    notes += [INTERVAL_NOTE + ".", TEST_NOTE + "; rank = rank by mean unbiased accuracy within the dataset and ratio."]
+    if averages:
+        notes.append(f"average rank over the table's {len({(r[0], r[1]) for r in rows})} dataset/ratio blocks (unbiased accuracy; "
+                     "rows present in every block): "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(), key=lambda kv: (kv[1], kv[0]))))
     if compute:
         notes.append("compute per run, mean over seeds: optimiser steps over all stages; forward samples through the method's "
                      "networks in millions (benchmark/compute.py; – = stored before it was counted); training minutes "
                      "(stages reused from another job count their original time).")
     if "quick" in budgets:
         notes.append("budget quick is a smoke run, not the papers' step counts: do not compare it with the paper column.")
-    return Table(caption, columns, rows, notes, pd.DataFrame(numeric))
+    return Table(caption, columns, rows, notes, pd.DataFrame(numeric), marks)
 
 
 def _expected_protocol(entry: dict[str, Any]):
@@ -233,17 +285,22 @@ def render_all(tables: list[Table], fmt: str = "table") -> str:
     return "\n\n".join(render(t, fmt) for t in tables)
 
 
+def _decorated(table: Table, fmt: str) -> list[list[str]]:
+    return [[decorate(c, table.marks.get((i, j), set()), fmt) for j, c in enumerate(r)] for i, r in enumerate(table.rows)]
+
+
 def _text(table: Table, sep: str = "  ") -> str:
-    widths = [max(len(c), *(len(r[i]) for r in table.rows)) if table.rows else len(c) for i, c in enumerate(table.columns)]
+    shown = _decorated(table, "table")
+    widths = [max(len(c), *(len(r[i]) for r in shown)) if shown else len(c) for i, c in enumerate(table.columns)]
     line = lambda cells: sep.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     out = [table.caption, line(table.columns), line(["-" * w for w in widths])]
-    out += [line(r) for r in table.rows]
+    out += [line(r) for r in _decorated(table, "table")]
     return "\n".join(out + [f"  {n}" for n in table.notes])
 
 
 def _markdown(table: Table) -> str:
     out = [f"**{table.caption}**", "", "| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in table.rows]
+    out += ["| " + " | ".join(r) + " |" for r in _decorated(table, "markdown")]
     return "\n".join(out + [""] + [f"- {n}" for n in table.notes])
 
 
@@ -258,7 +315,8 @@ def _latex(table: Table) -> str:
     cols = "l" * text_cols + "r" * (len(table.columns) - text_cols)
     out = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(table.caption)}}}",
            rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
-    out += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in table.rows]
+    out += [" & ".join(decorate(_latex_escape(c), table.marks.get((i, j), set()), "latex") for j, c in enumerate(r)) + r" \\"
+            for i, r in enumerate(table.rows)]
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out)
 

@@ -37,10 +37,11 @@ def test_table_means_stds_paper_column_and_missing_cells():
     row = next(r for r in table.rows if r[1] == "0.5")
     assert row[3] == "none"                          # supervision: ERM sees no group label
     assert row[4] == "2 (1 failed)"
-    assert row[5] == "35.00 ± 7.07"                  # mean and sample std of 30 and 40
+    assert row[5] == "1"                             # rank within its dataset and ratio: alone
+    assert row[6] == "35.00 ± 63.53"                 # mean of 30 and 40 ± t(0.975, 1) 12.706 * s 7.071 / sqrt(2)
     assert row[-1] == "35.34 ± 0.13 (-0.34)"         # DeNetDM Table 1's ERM cell and the delta
     empty = next(r for r in table.rows if r[1] == "1")
-    assert empty[4] == "0 (1 missing)" and empty[5] == "–"
+    assert empty[4] == "0 (1 missing)" and empty[5] == "" and empty[6] == "–"
     assert "rule: last" in text and "denetdm-table1" in text
 
 

@@ -8,6 +8,7 @@ from benchmark import paper
 from benchmark.errors import BenchError
 from benchmark.html import html_report
 from benchmark.store import Store
+from benchmark.stats import INTERVAL_NOTE, TEST_NOTE
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from tests.helpers import cli
 
@@ -85,19 +86,24 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
     fake_results(paper.load_paper("tiny"), tmp_path / "res")
     text = paper.paper_table_text("tiny", tmp_path / "res", "markdown")
     expected = "\n".join([
-        "**Tiny table. Ours: mean ± std over seeds 0, 1 at the quick budget, checkpoint final model (rule: last), "
+        "**Tiny table. Ours: mean ± 95 % CI over seeds 0, 1 at the quick budget, checkpoint final model (rule: last), "
         "protocol: published (each method with its paper's networks and settings); in brackets the paper's value and our difference.**",
         "",
-        "| method | supervision | synthetic 1% | synthetic 1% (conflicting) |",
-        "|---|---|---:|---:|",
-        "| erm | none | **52.00 ± 2.83 (55.00, -3.00)** | 32.00 ± 2.83 |",
-        "| lff | none | 70.00 [1 missing] (71.50, -1.50) | 60.00 [1 missing] (40.00†, +20.00) |",
+        "| method | supervision | synthetic 1% | synthetic 1% (conflicting) | avg rank |",
+        "|---|---|---:|---:|---:|",
+        # erm: 50 and 54, mean 52 ± t(0.975, 1) * 2.83 / sqrt(2) = 25.41; beyond the paper's spread (‡), not the best:
+        # lff's single seed has the higher mean in both columns (bold), untested (one seed)
+        "| erm | none | 52.00 ± 25.41 ‡ (55.00, -3.00) | 32.00 ± 25.41 | 2.00 |",
+        "| lff | none | **70.00 [1 missing]** (71.50, -1.50) | **60.00 [1 missing]** (40.00†, +20.00) | 1.00 |",
         "",
         "- source: A paper, Table 9",
         "- erm row: Another paper, Table 1",
         "- † the paper's number was measured on cmnist, not on the column's dataset",
-        "- flagged = our mean lies beyond the paper's ± std; 0 of 1 cells with a published ± std on the same dataset are "
-        "within it; 2 more have a published mean only or another dataset's number (not judged)",
+        "- ‡ = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); 0 of 1 cells with a published ± std "
+        "on the same dataset are within it; 2 more have a published mean only or another dataset's number (not judged)",
+        f"- {INTERVAL_NOTE}",
+        f"- {TEST_NOTE.replace('of its block', 'of its column')}; avg rank = a row's mean over the columns where it has results "
+        "of its rank among the rows with results there",
         f"- {SUPERVISION_NOTE}",
     ])
     assert text == expected
@@ -105,7 +111,8 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
     assert csv[0].startswith("table,method,supervision,protocol,dataset,conflict_pct,metric,n,ours_mean,ours_std,status,paper_mean")
     assert csv[1].endswith(",-3.0000,True")
     latex = paper.paper_table_text("tiny", tmp_path / "res", "latex")
-    assert r"\toprule" in latex and r"\multicolumn{1}{c}{synthetic}" in latex and r"\textbf{52.00 $\pm$ 2.83}" in latex
+    assert r"\toprule" in latex and r"\multicolumn{1}{c}{synthetic}" in latex and r"52.00 $\pm$ 25.41 $^\ddagger$" in latex
+    assert r"\textbf{70.00 [1 missing]}" in latex and r"\textbf{52.00" not in latex  # beyond the spread is never bold
 
 
 class Tags(HTMLParser):
@@ -131,7 +138,8 @@ def test_html_report_holds_every_table_and_figure(paper_dir, tmp_path):
     parsed = Tags()
     parsed.feed(page)
     assert parsed.tags.count("table") == 2  # all runs + the tiny paper table
-    assert parsed.classes.count("beyond") == 1  # erm's unbiased cell
+    assert "52.00 ± 25.41 ‡" in page and "<b>52.00" not in page  # erm's unbiased cell: beyond the spread, not bold
+    assert "<b>70.00 [1 missing]</b>" in page  # the best of its column
     assert len(parsed.images) == 2  # accuracy vs ratio, one per-group heatmap
     for src in parsed.images:
         assert src.startswith("data:image/png;base64,")

@@ -107,3 +107,24 @@ def test_report_tuned_prints_the_rule_and_the_search_size(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "tuned: per cell the setting of 2 stored ones" in report.stdout and "rule: val-worst-group" in report.stdout
     assert "validation group labels" in report.stdout and "best-valid-worst-group" in report.stdout
+
+
+def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_on_every_trial(tmp_path):
+    import json
+
+    from benchmark.store import Store
+
+    out = tmp_path / "r"
+    run = cli("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--tuned", "val-worst-group",
+              "--budget", "quick", "--results-dir", str(out), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    records = Store(out, create=False).results()
+    by_setting = {}
+    for r in records:
+        by_setting.setdefault(json.dumps(r["job"]["hparams"], sort_keys=True), []).append((r["job"]["seed"], r["job"]["draw"]))
+    assert sorted(len(v) for v in by_setting.values()) == [1, 1, 2]  # three draws on seed 0, the chosen one on seed 1 too
+    chosen = next(v for v in by_setting.values() if len(v) == 2)
+    picked = choose(records, "val-worst-group")
+    assert next(iter(picked.values())).draw == chosen[0][1]
+    assert "tuned: per cell the setting of 3 stored ones" in run.stdout and "best-valid-worst-group" in run.stdout
+    assert "4 jobs: 4 run now" in run.stderr
