@@ -100,6 +100,9 @@ def run_parser() -> ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
+    p.add_argument("--heartbeat-minutes", type=float, default=3.0,
+                   help="without progress bars (a log file, --no-progress): a line per running job this often, besides one "
+                        "line per finished job; 0 = only the latter (default: %(default)s)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="PyTorch CPU threads per job (default: $DEBIASBENCH_THREADS, else the cores idle when each job starts, "
                         "at most its share of a local pool; fix it for bit-identical reruns)")
@@ -166,8 +169,9 @@ def check_run_flags(args: argparse.Namespace) -> None:
                              ("--slurm-time-min", args.slurm_time_min, 1), ("--slurm-gpus-per-job", args.slurm_gpus_per_job, 0),
                              ("--slurm-array-parallelism", args.slurm_array_parallelism, 1)):
         check_count(flag, value, low)
-    if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
-        raise BenchError(f"--checkpoint-minutes must be a finite number >= 0, got {args.checkpoint_minutes}")
+    for flag, value in (("--checkpoint-minutes", args.checkpoint_minutes), ("--heartbeat-minutes", args.heartbeat_minutes)):
+        if not (math.isfinite(value) and value >= 0):
+            raise BenchError(f"{flag} must be a finite number >= 0, got {value}")
     check_seeds(args.seeds)
     if args.search is not None and args.search < 1:
         raise BenchError(f"--search N adds N >= 1 random draws, got {args.search} (leave --search out to run the defaults alone)")
@@ -256,10 +260,10 @@ def cmd_run(argv: list[str]) -> int:
     store = Store(args.results_dir)
     for moved in store.require_usable(args.repair):
         print(f"repair: moved an unusable stored file to {moved}", file=sys.stderr)
+    progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
     runtime = runtime_options(args.device, log_every=args.log_every, checkpoint_seconds=60 * args.checkpoint_minutes,
                               data_placement=args.data_placement, cuda_graphs=args.cuda_graphs,
-                              threads=requested_threads(args.threads))
-    progress = not args.no_progress and sys.stderr.isatty() or os.environ.get("DEBIASBENCH_PROGRESS") == "1"
+                              threads=requested_threads(args.threads), heartbeat_seconds=0.0 if progress else 60 * args.heartbeat_minutes)
     slurm = None
     if args.backend == "slurm":
         from benchmark.backends import slurm_options

@@ -59,6 +59,7 @@ class RuntimeOptions:
     data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/feed.py)
     cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/graphs.py); off: never
     threads: int | None = None  # CPU threads asked for (--threads); None: chosen per job (benchmark/threads.py)
+    heartbeat_seconds: float = 0.0  # without a progress bar: a line on stderr this often during a job (0: never)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -132,6 +133,7 @@ class Harness:
         self.bar = None
         self.graph_steps: dict[str, dict[str, int]] = {}
         self.forward_counts: dict[str, dict[str, Any]] = {}  # per stage, until its timings are written
+        self.last_heartbeat, self.heartbeat_step = time.monotonic(), 0
         self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
@@ -432,6 +434,18 @@ class Harness:
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
             self.bar.update(count)
+        elif self.rt.heartbeat_seconds and time.monotonic() - self.last_heartbeat >= self.rt.heartbeat_seconds:
+            self._heartbeat(stage, step, record.get("loss"))
+
+    def _heartbeat(self, stage: Stage, step: int, loss: float | None) -> None:
+        """One line on stderr every few minutes of a long job when no progress bar shows (a log file)."""
+        now = time.monotonic()
+        rate = (self.position["global_step"] - self.heartbeat_step) / max(now - self.last_heartbeat, 1e-9)
+        self.last_heartbeat, self.heartbeat_step = now, self.position["global_step"]
+        total = sum(s.steps for s in self.stages if s.loss is not None)
+        print(f"  ... {self.method.name} on {self.data.info.name}, seed {self.seed}: stage {stage.name} step {step:,}/{stage.steps:,} "
+              f"({self.position['global_step']:,}/{total:,} overall), {rate:.0f} steps/s"
+              + ("" if loss is None else f", loss {loss:.4f}"), file=sys.stderr, flush=True)
 
     def _step_fn(self, stage: Stage, optimizers: list[torch.optim.Optimizer]) -> StepFn:
         """One optimiser step of `stage` on a batch; returns its logs, detached, as float32."""

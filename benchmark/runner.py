@@ -184,7 +184,9 @@ def _store(job: Job, store: Store, claim: Claim, harness: Harness, data: Any, wa
     except Exception as e:
         return _failed(job, store, e)
     test = record["metrics"]["last"]["test"]
-    return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "seconds": record["wall_seconds"]}
+    steps = sum(int(t.get("steps") or 0) for name, t in result.timings.items() if name not in result.reused_stages)
+    return {"id": job.id, "status": "done", "unbiased": test["unbiased_acc"], "worst_group": test["worst_group_acc"],
+            "seconds": record["wall_seconds"], "steps": steps}
 
 
 def _failed(job: Job, store: Store, error: Exception) -> dict[str, Any]:
@@ -263,6 +265,15 @@ def preflight(jobs: list[Job], data_root: str | None) -> None:
                                  f"check its options in configs/datasets/{job.dataset}.yaml and your --set/--config values") from None
 
 
+def done_line(job: Job, out: dict[str, Any], finished: int, total: int) -> str:
+    """The one line a non-interactive run prints per finished job."""
+    seconds = float(out.get("seconds") or 0.0)
+    rate = f"{out['steps'] / seconds:.0f} steps/s" if out.get("steps") and seconds > 0 else "no steps run here"
+    worst = out.get("worst_group")
+    return (f"[{finished}/{total}] done: {job.name} in {seconds / 60:.1f} min ({rate}); test unbiased {100 * out['unbiased']:.2f}, "
+            f"worst-group {'–' if worst is None else f'{100 * worst:.2f}'}")
+
+
 def published_twin(job: Job) -> Job | None:
     """The published-protocol job that runs exactly what a matched `job` runs (the same method and
     dataset settings: the backbone is the method's published network), or None."""
@@ -335,10 +346,15 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
             summary["done"] += 1
             if bar is not None:
                 bar.set_postfix_str(f"{job.method}/{job.dataset} c={job.conflict_pct:g} s={job.seed}: unbiased {100 * out['unbiased']:.1f}%")
+            elif announce:
+                print(done_line(job, out, summary["done"] + len(summary["failed"]), len(pending)), file=sys.stderr, flush=True)
         elif out["status"] == "failed":
             summary["failed"].append((job, out["reason"]))
             if bar is not None:
                 bar.write(f"failed: {job.label}: {out['reason']}")
+            elif announce:
+                print(f"[{summary['done'] + len(summary['failed'])}/{len(pending)}] failed: {job.name}: {out['reason']}",
+                      file=sys.stderr, flush=True)
         elif out["status"] == "skipped":
             summary["elsewhere"] += 1
         if bar is not None:

@@ -126,3 +126,21 @@ def test_local_backend_runs_the_same_jobs_as_serial(tmp_path):
     for name, rec in runs["serial"].items():
         other = runs["local"][name]["metrics"]["last"]["test"]["unbiased_acc"]
         assert abs(rec["metrics"]["last"]["test"]["unbiased_acc"] - other) < 0.05
+
+
+def test_a_run_without_a_terminal_prints_a_line_per_job_and_heartbeats(tmp_path):
+    import re
+
+    run = cli("--methods", "erm", "--datasets", "synthetic", "--seeds", "0", "1", "--budget", "quick", "--results-dir",
+              str(tmp_path / "r"), "--no-progress", "--heartbeat-minutes", "0.0001", "--log-every", "50")
+    assert run.returncode == 0, run.stderr
+    done = [line for line in run.stderr.splitlines() if "] done: " in line]
+    assert len(done) == 2 and done[0].startswith("[1/2] done: erm_synthetic_c1_s")
+    assert re.search(r"in \d+\.\d min \(\d+ steps/s\); test unbiased \d+\.\d\d, worst-group \d+\.\d\d$", done[1])
+    beats = [line for line in run.stderr.splitlines() if line.startswith("  ... erm on synthetic, seed ")]
+    assert beats and re.search(r"stage train step [\d,]+/[\d,]+ \([\d,]+/[\d,]+ overall\), \d+ steps/s, loss \d", beats[0])
+    quiet = cli("--methods", "erm", "--datasets", "synthetic", "--seeds", "2", "--budget", "quick", "--results-dir",
+                str(tmp_path / "r"), "--no-progress", "--heartbeat-minutes", "0")
+    assert "  ... " not in quiet.stderr and "[1/1] done: " in quiet.stderr
+    bad = cli("--methods", "erm", "--heartbeat-minutes", "-1", "--results-dir", str(tmp_path / "r"))
+    assert bad.returncode == 2 and "--heartbeat-minutes must be a finite number >= 0" in bad.stderr
