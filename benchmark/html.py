@@ -6,13 +6,15 @@ openable from disk without a server.
 Sections: what is stored (runs, failures, devices); the accuracy table of every run; each
 published table (configs/paper) that has at least one of its runs stored, in the paper's layout;
 the figures (accuracy vs ratio per dataset, sparsity vs accuracy where runs were pruned, one
-per-group heatmap per dataset), also written as PNG and PDF under RESULTS_DIR/plots; the per-run
-diagnostics; the failures with their reasons.
+per-group heatmap per dataset), drawn in a temporary folder and inlined, so the page is the only
+file written (`run_bench.py plot` saves PNG and PDF files); the per-run diagnostics; the failures
+with their reasons.
 """
 from __future__ import annotations
 
 import base64
 import html
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,7 @@ def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[st
 
 
 def html_report(results_dir: str | Path, rule: str | None = None) -> str:
-    """The page's HTML (see the module docstring); figures are also saved under RESULTS_DIR/plots.
+    """The page's HTML (see the module docstring); nothing is written.
     `rule`: the checkpoint rule of every table; None: `last`, and each paper table its own rule."""
     from benchmark.report import _read_store
     from benchmark.runner import expected_vs_found
@@ -131,7 +133,8 @@ def html_report(results_dir: str | Path, rule: str | None = None) -> str:
                               + _paper_html(table, regenerate(table, jobs, by_id, expected_vs_found(jobs, store), table_rule), table_rule))
     if papers:
         sections.append(("papers", "Published tables, regenerated", "".join(papers)))
-    figures = _figures(records, root / "plots", main_rule) if records else []
+    with tempfile.TemporaryDirectory(prefix="debiasbench-figures-") as scratch:  # inlined: the page writes nothing else
+        figures = _figures(records, Path(scratch), main_rule) if records else []
     if figures:
         sections.append(("figures", "Figures", "".join(figures)))
     diagnostics = diagnostics_table(records)
@@ -164,5 +167,5 @@ def write_html_report(results_dir: str | Path, output: str | Path | None = None,
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as e:
-        raise BenchError(f"cannot write the report or its figures ({e.strerror}: {e.filename}): pass a writable --output") from None
+        raise BenchError(f"cannot write the report ({e.strerror}: {e.filename}): pass a writable --output") from None
     return path

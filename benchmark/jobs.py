@@ -237,3 +237,20 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
     for job in jobs:
         unique.setdefault(job.id, job)
     return list(unique.values())
+
+
+_DEFAULT_JOBS: dict[tuple, Any] = {}
+
+
+def default_job(job: dict[str, Any]) -> Any:
+    """The Job the current configs define for a stored run's (method, dataset, ratio, seed, budget,
+    protocol), or None when they no longer cover it."""
+    protocol = of_job(job)
+    key = (job["method"], job["dataset"], float(job["conflict_pct"]), int(job["seed"]), job["budget"], protocol)
+    if key not in _DEFAULT_JOBS:
+        try:
+            _DEFAULT_JOBS[key] = expand_grid([key[0]], [key[1]], [key[3]], [key[2]], key[4], protocol=protocol.name,
+                                             backbone=protocol.backbone)[0]
+        except BenchError:
+            _DEFAULT_JOBS[key] = None
+    return _DEFAULT_JOBS[key]

@@ -248,7 +248,7 @@ def cell_text(cell: Cell) -> tuple[str, str]:
 def caption_text(table: PaperTable, rule: str) -> str:
     mine = "" if all(p.key is None for p in table.protocols) else " (the paper's numbers: its own networks)"
     return (f"{table.title}. Ours: mean ± 95 % CI over seeds {', '.join(map(str, table.seeds))} at the {table.budget} budget, "
-            f"checkpoint {RULE_CAPTIONS[rule]}, {protocol_caption(table.protocols)}{mine}; "
+            f"checkpoint: {RULE_CAPTIONS[rule]}, {protocol_caption(table.protocols)}{mine}; "
             + (f"{table.tuned}; " if table.tuned else "") + "in brackets the paper's value and our difference.")
 
 

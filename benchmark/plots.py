@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchError
-from benchmark.jobs import file_stem, stored_name
+from benchmark.jobs import default_job, file_stem, stored_name
 from benchmark.palette import method_color, shade
 from benchmark.protocol import of_job
 from benchmark.report import variant_labels
@@ -118,25 +118,6 @@ def sparsity_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
         if dense is not None:
             rows.append({**base, "kind": "dense", "sparsity": 0.0, **{m: 100 * dense[m] for m, _ in PANELS}})
     return pd.DataFrame(rows)
-
-
-_DEFAULT_JOBS: dict[tuple, Any] = {}
-
-
-def default_job(job: dict[str, Any]) -> Any:
-    """The Job the current configs define for a stored run's (method, dataset, ratio, seed, budget,
-    protocol), or None when they no longer cover it."""
-    from benchmark.jobs import expand_grid
-
-    protocol = of_job(job)
-    key = (job["method"], job["dataset"], float(job["conflict_pct"]), int(job["seed"]), job["budget"], protocol)
-    if key not in _DEFAULT_JOBS:
-        try:
-            _DEFAULT_JOBS[key] = expand_grid([key[0]], [key[1]], [key[3]], [key[2]], key[4], protocol=protocol.name,
-                                             backbone=protocol.backbone)[0]
-        except BenchError:
-            _DEFAULT_JOBS[key] = None
-    return _DEFAULT_JOBS[key]
 
 
 def _default_value(job: dict[str, Any], key: str) -> float:

@@ -10,6 +10,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pandas as pd
 
 from benchmark.compute import totals as compute_totals
 from benchmark.errors import BenchError
-from benchmark.jobs import canonical, complete_hparams
+from benchmark.jobs import canonical, complete_hparams, default_job
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import of_job
@@ -58,7 +59,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
             "supervision": of_record(rec), "protocol": of_job(job).label, "seed": job["seed"], "budget": job["budget"],
-            "hparams": hparams_key(job),
+            "hparams": hparams_key(job), "is_default": getattr(default_job(job), "id", None) == job.get("id"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
             "wall_seconds": rec.get("wall_seconds", math.nan), **compute_totals(rec),
@@ -69,21 +70,46 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
 
 def variant_labels(df: pd.DataFrame) -> pd.Series:
     """A short label per job's hyperparameter setting: the budget when budgets differ, and the keys
-    whose values differ between settings of the same (dataset, conflict_pct, method, budget); a
-    value a config sets per ratio (DCWP's lambda_upweight) is therefore not a variant."""
+    whose values differ between settings of the same (dataset, conflict_pct, method, budget), in the
+    words of the method's YAML `labels` section where it has them; a value a config sets per ratio
+    (DCWP's lambda_upweight) is therefore not a variant. Where a cell holds several settings, the one
+    the current configs define is marked "(default)"."""
     labels = pd.Series("", index=df.index, dtype=object)
-    for _, group in df.groupby(["dataset", "conflict_pct", "method"]):
+    for (_, _, method), group in df.groupby(["dataset", "conflict_pct", "method"]):
         budgets = dict(zip(group["hparams"], group["budget"]))
         flat = {h: flatten(json.loads(h)) for h in budgets}
         keys: set[str] = set()
         for budget in set(budgets.values()):
             same = [flat[h] for h, b in budgets.items() if b == budget]
             keys |= {k for v in same for k in v if len({str(w.get(k)) for w in same}) > 1}
+        several = len(budgets) > 1
+        defaults = set(group.loc[group["is_default"], "hparams"]) if "is_default" in group else set()
         for index, h in group["hparams"].items():
             parts = [f"budget={budgets[h]}"] if len(set(budgets.values())) > 1 else []
-            parts += [f"{k.split('.', 1)[1]}={flat[h].get(k)}" for k in sorted(keys)]
-            labels[index] = ", ".join(parts)
+            parts += [value_text(method, k.split(".", 1)[1], flat[h].get(k)) for k in sorted(keys)]
+            labels[index] = ", ".join(parts) + (" (default)" if several and h in defaults and parts else "")
     return labels
+
+
+@lru_cache(maxsize=None)
+def _value_words(method: str) -> dict[str, dict[Any, str]]:
+    from benchmark.config import CONFIG_ROOT, load_yaml
+
+    path = CONFIG_ROOT / "methods" / f"{method}.yaml"
+    return (load_yaml(path).get("labels") or {}) if path.exists() else {}
+
+
+def value_text(method: str, key: str, value: Any) -> str:
+    """One hyperparameter's value as a table or legend shows it: the method's own words for it
+    (its YAML `labels`: a value, or `other` with {} for the value), else key=value, numbers short."""
+    words = _value_words(method).get(key) or {}
+    if isinstance(value, (str, int, float, bool, type(None))) and value in words:
+        return words[value]
+    if "other" in words:
+        return str(words["other"]).format(value)
+    shown = "none" if value is None else ("on" if value is True else "off" if value is False else
+                                          f"{value:g}" if isinstance(value, float) else value)
+    return f"{key}={shown}"
 
 
 def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:
@@ -219,8 +245,8 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         if compute:
             row += [_compute_cell(k, spent[k]) for k in COMPUTE_COLUMNS.values()]
         pub = paper.get((dataset, method, pct, "unbiased_acc"))
-        if pub is None:
-            row.append("")
+        if pub is None or (n and set(g["budget"]) == {"quick"}):  # a smoke run is never set against a paper
+            row.append("" if pub is None else "– (quick budget)")
         else:
             pub_txt = f"{pub[0]:.2f}" + (f" ± {pub[1]:.2f}" if pub[1] is not None else "")
             delta = stat["unbiased_acc"][0] - pub[0]

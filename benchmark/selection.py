@@ -23,12 +23,12 @@ CRITERIA = {
     "best-valid-worst-group": ("valid", "worst_group_acc"),
     "oracle-test": ("test", "unbiased_acc"),
 }
-RULE_CAPTIONS = {
+RULE_CAPTIONS = {  # after "checkpoint: " in every caption
     "last": "final model (rule: last)",
-    "best-valid-unbiased": "checkpoint with the best validation unbiased accuracy (rule: best-valid-unbiased)",
-    "best-valid-worst-group": "checkpoint with the best validation worst-group accuracy (rule: best-valid-worst-group)",
-    "best-valid-accuracy": "checkpoint with the best validation overall accuracy (rule: best-valid-accuracy)",
-    "oracle-test": "checkpoint with the best TEST unbiased accuracy (rule: oracle-test; optimistic, as DisEnt's/DeNetDM's code)",
+    "best-valid-unbiased": "best validation unbiased accuracy (rule: best-valid-unbiased)",
+    "best-valid-worst-group": "best validation worst-group accuracy (rule: best-valid-worst-group)",
+    "best-valid-accuracy": "best validation overall accuracy (rule: best-valid-accuracy)",
+    "oracle-test": "best TEST unbiased accuracy (rule: oracle-test; optimistic, as DisEnt's/DeNetDM's code)",
 }
 
 

@@ -90,6 +90,44 @@ def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp
         r["job"]["id"] = f"id{i}"
         (tmp_path / "jobs" / f"{stored_name(r['job'])}.json").write_text(json.dumps(r))
     table = build_table([rec(0), rec(1), rec(0, "oracle-test")])
-    assert sorted((r[4], r[5]) for r in table.rows) == [("poe_selection=last", "2"), ("poe_selection=oracle-test", "1")]
+    last, oracle = "stage 2 from the last stage-1 model", "stage 2 from the stage-1 epoch best on TEST (the code's)"
+    assert sorted((r[4], r[5]) for r in table.rows) == [(last, "2"), (oracle, "1")]  # denetdm.yaml `labels`
     text = report_dir(tmp_path)
-    assert "poe_selection=last" in text and "poe_selection=oracle-test" in text and " 0 " not in text
+    assert last in text and oracle in text and " 0 " not in text
+
+
+def test_variant_labels_are_readable_and_the_default_is_marked():
+    from benchmark.jobs import expand_grid
+    from benchmark.report import value_text
+
+    assert value_text("prusc", "cluster_at_step", None) == "clusters of the final ERM network"
+    assert value_text("prusc", "cluster_at_step", 235) == "clusters at ERM step 235"
+    assert value_text("dcwp", "lambda_sparse", 1e-08) == "lambda_sparse=1e-08" and value_text("erm", "flag", True) == "flag=on"
+    jobs = expand_grid(["erm"], ["synthetic"], [0], [1], "quick", [("erm.optimizer.lr", [0.001, 0.01])])
+    records = []
+    for job in jobs:
+        rec = _record(0, 0.5, dataset="synthetic", pct=1.0)
+        rec["job"] = job.describe()
+        records.append(rec)
+    variants = sorted(r[4] for r in build_table(records).rows)
+    assert variants == ["optimizer.lr=0.001 (default)", "optimizer.lr=0.01"]
+
+
+def test_a_quick_budget_row_is_never_set_against_the_paper():
+    rec = _record(0, 0.5)
+    rec["job"]["budget"] = "quick"
+    row = build_table([rec]).rows[0]
+    assert row[-1] == "– (quick budget)"
+
+
+def test_the_html_report_writes_nothing_but_its_file(tmp_path):
+    from benchmark.html import write_html_report
+    from tests.helpers import cli
+
+    out = tmp_path / "res"
+    assert cli("--methods", "erm", "--datasets", "synthetic", "--seeds", "0", "--budget", "quick", "--results-dir", str(out),
+               "--no-progress").returncode == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    page = write_html_report(out, tmp_path / "elsewhere" / "page.html")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # no plots/ folder, nothing else
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["page.html"] and page.read_text().count("<img") >= 2

@@ -86,7 +86,7 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
     fake_results(paper.load_paper("tiny"), tmp_path / "res")
     text = paper.paper_table_text("tiny", tmp_path / "res", "markdown")
     expected = "\n".join([
-        "**Tiny table. Ours: mean ± 95 % CI over seeds 0, 1 at the quick budget, checkpoint final model (rule: last), "
+        "**Tiny table. Ours: mean ± 95 % CI over seeds 0, 1 at the quick budget, checkpoint: final model (rule: last), "
         "protocol: published (each method with its paper's networks and settings); in brackets the paper's value and our difference.**",
         "",
         "| method | supervision | synthetic 1% | synthetic 1% (conflicting) | avg rank |",
