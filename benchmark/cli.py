@@ -97,6 +97,8 @@ def run_parser() -> ArgumentParser:
                    help="tuning rule (val-accuracy, val-worst-group, val-unbiased, oracle-test): run every draw on the "
                         "first seed, pick each cell's setting by RULE, run it on every seed, print the tuned table")
     p.add_argument("--list", action="store_true", help="list methods, datasets and paper tables, then exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the grid (each job's name and id, its search draw, whether it is stored) and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
@@ -209,7 +211,8 @@ def _run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, 
 def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
-    from benchmark.jobs import canonical, expand_grid
+    from benchmark import api
+    from benchmark.jobs import canonical
     from benchmark.report import build_tables, render_all
     from benchmark.runner import expected_vs_found, run_grid, runtime_options
     from benchmark.store import Store
@@ -249,11 +252,13 @@ def cmd_run(argv: list[str]) -> int:
         if every_method:
             _note_unsupported(methods, dataset_names)
         left_out: list[str] = []
-        jobs = expand_grid(methods, dataset_names, _trial_seeds(args, argv), args.conflict_pcts, args.budget, parse_sets(args.sets),
-                           user, only_supported=every_method, protocol=args.protocol, backbone=args.backbone, notes=left_out,
-                           search=args.search or 0)
+        jobs = api.grid(["all"] if every_method else methods, dataset_names, _trial_seeds(args, argv), args.conflict_pcts,
+                        args.budget, dict(parse_sets(args.sets)), user, args.protocol, args.backbone, args.search or 0, left_out)
         for line in dict.fromkeys(left_out):
             print(f"note: --methods all {line}", file=sys.stderr)
+    if args.dry_run:
+        print(api.describe(jobs, args.results_dir))
+        return 0
     from benchmark.harness import resolve_device
 
     resolve_device(args.device)

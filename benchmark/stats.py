@@ -15,6 +15,7 @@ apart from the best, and average ranks.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Hashable, Iterable
 
 from scipy import stats as scipy_stats
@@ -46,7 +47,9 @@ def welch_p(a: list[float], b: list[float]) -> float:
         return math.nan
     if max(a) == min(a) and max(b) == min(b):  # no spread on either side: equal or certainly different
         return 1.0 if a[0] == b[0] else 0.0
-    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly equal seeds: scipy warns of precision loss, the p-value is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def best_and_ties(rows: dict[Hashable, list[float]]) -> tuple[Hashable | None, set[Hashable]]:

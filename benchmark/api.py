@@ -1,0 +1,165 @@
+"""The Python API: what the command line does, with Python values instead of flags.
+
+    from benchmark import api
+
+    jobs = api.grid(methods=["erm", "lff"], datasets=["cmnist"], conflict_pcts=[1], seeds=[0, 1],
+                    sets={"lff.gce_q": [0.5, 0.7]})         # a list expands the grid, as v1,v2 does
+    print(api.describe(jobs, "results/mine"))                # what --dry-run prints
+    api.run(jobs, "results/mine", device="cpu")               # resumable: finished jobs are skipped
+    res = api.load("results/mine")
+    df = res.frame()                                          # one row per job, every setting its own column
+    print(res.table(fmt="markdown"))                          # the run's table
+    print(res.paper("denetdm-table1"))                        # a published table, ours beside theirs
+    res.plot("ratio")                                         # PNG + PDF under results/mine/plots
+
+The command line is a layer over these functions: `run_bench.py` expands its flags with `grid`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from benchmark.compute import totals
+from benchmark.errors import BenchError
+from benchmark.jobs import Job, expand_grid
+from benchmark.metrics import METRIC_NAMES
+from benchmark.protocol import of_job
+from benchmark.selection import require_rule
+from benchmark.supervision import of_record
+
+
+def _names(requested: Iterable[str] | str, registered: dict[str, Any], kind: str) -> list[str]:
+    requested = [requested] if isinstance(requested, str) else list(requested)
+    if requested == ["all"]:
+        return sorted(n for n, entry in registered.items() if not getattr(entry, "fixture", False))
+    unknown = [n for n in requested if n not in registered]
+    if unknown:
+        raise BenchError(f"unknown {kind} {unknown[0]!r}; registered {kind}s: {', '.join(sorted(registered))}")
+    return list(dict.fromkeys(requested))
+
+
+def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str = ("cmnist",), seeds: Iterable[int] = (0, 1, 2),
+         conflict_pcts: Iterable[float] | None = None, budget: str = "paper", sets: dict[str, Any] | None = None,
+         config: dict[str, Any] | None = None, protocol: str = "published", backbone: str | None = None, search: int = 0,
+         notes: list[str] | None = None) -> list[Job]:
+    """The jobs of a grid. `methods="all"` takes every registered method and leaves out, with a line
+    in `notes`, the pairs a method declares no setting for. `sets` maps a key (`optimizer.lr`,
+    `lff.gce_q`, `cmnist.valid_fraction`) to a value or a list of values (one job per value);
+    `config` is what a `--config` YAML file holds (`{"methods": {...}, "datasets": {...}}`)."""
+    from benchmark.imports import project_packages
+
+    datasets_pkg, methods_pkg = project_packages()
+    every = methods == "all" or list(methods) == ["all"]
+    method_names = _names(methods, methods_pkg.METHODS, "method")
+    dataset_names = _names(datasets, datasets_pkg.DATASETS, "dataset")
+    if config:
+        from benchmark.validate import check_config_file
+
+        check_config_file(config, "config", methods_pkg.METHODS, datasets_pkg.DATASETS)
+    pairs = [(key, list(value) if isinstance(value, (list, tuple)) else [value]) for key, value in (sets or {}).items()]
+    return expand_grid(method_names, dataset_names, [int(s) for s in seeds], None if conflict_pcts is None else list(conflict_pcts),
+                       budget, pairs, config or {}, only_supported=every, protocol=protocol, backbone=backbone,
+                       notes=notes, search=search)
+
+
+def describe(jobs: list[Job], results_dir: str | Path) -> str:
+    """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts."""
+    from benchmark.runner import expected_vs_found
+    from benchmark.store import Store
+
+    root = Path(results_dir)
+    store = Store(root, create=False) if (root / "jobs").is_dir() or (root / "failed").is_dir() else None
+    status = expected_vs_found(jobs, store) if store else {j.id: "missing" for j in jobs}
+    from benchmark.runner import published_twin
+
+    lines = []
+    for job in jobs:
+        state = status[job.id].split(":")[0]
+        twin = published_twin(job) if state == "missing" and store else None
+        if twin is not None and store.is_done(twin):
+            state = "to copy from its stored published twin"
+            status[job.id] = "twin"
+        lines.append(f"{job.name}  {'to run' if state == 'missing' else state}"
+                     + ("" if job.draw is None else f"  (draw {job.draw})") + ("" if job.protocol.key is None else f"  [{job.protocol.label}]"))
+    counts = {s: sum(1 for j in jobs if status[j.id].split(":")[0] == s) for s in ("done", "failed", "missing", "twin")}
+    lines.append(f"{len(jobs)} jobs: {counts['done']} stored, {counts['twin']} to copy from a published twin, "
+                 f"{counts['failed']} failed before (run again), {counts['missing']} to run; results in {root}")
+    return "\n".join(lines)
+
+
+def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "auto", backend: str = "serial",
+        n_jobs: int | None = None, data_root: str | None = None, progress: bool = False, **runtime: Any) -> dict[str, Any]:
+    """Run every job not yet stored under `results_dir`; returns counts and failures (as the CLI's last line).
+    `runtime` takes RuntimeOptions fields (threads, log_every, checkpoint_seconds, cuda_graphs, ...)."""
+    from benchmark.runner import run_grid, runtime_options
+    from benchmark.store import Store
+
+    store = Store(results_dir)
+    return run_grid(jobs, store, runtime_options(device, **runtime), backend, n_jobs, data_root, progress, announce=False)
+
+
+def load(results_dir: str | Path) -> "Results":
+    return Results(results_dir)
+
+
+class Results:
+    """The stored results of a directory, read once."""
+
+    def __init__(self, results_dir: str | Path):
+        from benchmark.report import _read_store
+
+        self.root = Path(results_dir)
+        self.store = _read_store(self.root)
+        self.records = self.store.results()
+
+    def frame(self, selection: str = "last", split: str = "test", groups: bool = False, curves: bool = False) -> pd.DataFrame:
+        """One row per job: identity (id, method, dataset, conflict_pct, seed, budget, protocol, backbone,
+        supervision, draw), every method hyperparameter as `hp.<key>` and dataset option as
+        `data.<option>`, the metrics in percent at `selection` on `split`, sparsity, compute. `groups`
+        adds per-group accuracies (list, row-major over (target, bias)); `curves` the evaluation curve."""
+        from benchmark.report import flatten
+
+        rows = []
+        for rec in self.records:
+            job = rec["job"]
+            protocol = of_job(job)
+            metrics = require_rule(rec, selection)
+            if split not in metrics:
+                raise BenchError(f"results of {job['dataset']} have no {split!r} split")
+            m = metrics[split]
+            row = {"id": job["id"], "method": job["method"], "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]),
+                   "seed": int(job["seed"]), "budget": job["budget"], "protocol": protocol.name, "backbone": protocol.backbone,
+                   "supervision": of_record(rec), "draw": job.get("draw"),
+                   **{f"hp.{k}": v for k, v in flatten(job["hparams"].get("method", {})).items()},
+                   **{f"data.{k}": v for k, v in flatten(job["hparams"].get("dataset", {})).items()},
+                   **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
+                   "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
+                   "wall_seconds": rec.get("wall_seconds", math.nan), **totals(rec)}
+            if groups:
+                row["group_acc"] = [None if a is None else 100 * a for a in m.get("group_acc", [])]
+            if curves:
+                row["curve"] = rec.get("curve", [])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def table(self, selection: str = "last", split: str = "test", fmt: str = "table", compute: bool = False,
+              tuned: str | None = None) -> str:
+        from benchmark.report import report_dir
+
+        return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned)
+
+    def paper(self, name: str, fmt: str = "table", selection: str | None = None, protocol: str = "published",
+              backbone: str | None = None, tuned: str | None = None) -> str:
+        from benchmark.paper import paper_table_text
+
+        return paper_table_text(name, self.root, fmt, selection, protocol=protocol, backbone=backbone, tuned=tuned)
+
+    def plot(self, kind: str, out_dir: str | Path | None = None, selection: str = "last", **options: Any) -> list[Path]:
+        from benchmark.plots import PLOTS
+
+        if kind not in PLOTS:
+            raise BenchError(f"unknown plot {kind!r}; plots: {', '.join(sorted(PLOTS))}")
+        return PLOTS[kind](self.records, Path(out_dir) if out_dir else self.root / "plots", selection, **options)
