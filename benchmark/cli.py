@@ -117,18 +117,21 @@ def run_parser() -> ArgumentParser:
 def list_registry() -> str:
     from benchmark.config import CONFIG_ROOT, dataset_config, load_yaml, supported_datasets
     from benchmark.imports import project_packages
+    from benchmark.plugins import origin
     from benchmark.supervision import label
 
     datasets_pkg, methods_pkg = project_packages()
     lines = ["methods (supervision: which group labels it trains with; datasets: those it declares settings for):"]
     for name, cls in sorted(methods_pkg.METHODS.items()):
-        lines.append(f"  {name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        where = "" if origin("methods", name) == "built-in" else f" [{origin('methods', name)}]"
+        lines.append(f"  {name:<14} {(cls.__doc__ or '').strip().splitlines()[0]}{where}")
         usable = supported_datasets(name, sorted(datasets_pkg.DATASETS))
         lines.append(f"  {'':<14} supervision: {label(cls.supervision)}; datasets: {' '.join(usable) or 'none'}")
     lines.append("datasets:")
     for name, entry in sorted(datasets_pkg.DATASETS.items()):
         pcts = " ".join(f"{p:g}" for p in dataset_config(name).get("conflict_pcts", []))
-        lines.append(f"  {name:<14} {entry.description} [conflict %: {pcts}]")
+        where = "" if origin("datasets", name) == "built-in" else f" [{origin('datasets', name)}]"
+        lines.append(f"  {name:<14} {entry.description} [conflict %: {pcts}]{where}")
     lines.append("paper tables:")
     for path in sorted((CONFIG_ROOT / "paper").glob("*.yaml")):
         lines.append(f"  {path.stem:<14} {load_yaml(path).get('title', '')}")

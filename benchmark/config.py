@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from benchmark.errors import BenchError
+from benchmark.plugins import config_path
 from benchmark.validate import merge_checked
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
@@ -61,7 +62,7 @@ def defaults() -> dict[str, Any]:
 
 def dataset_config(name: str) -> dict[str, Any]:
     """configs/datasets/<name>.yaml: standard conflict_pcts, input kind, default options."""
-    path = CONFIG_ROOT / "datasets" / f"{name}.yaml"
+    path = config_path("datasets", name)
     if not path.exists():
         raise BenchError(f"dataset {name!r} has no config: add configs/datasets/{name}.yaml")
     cfg = load_yaml(path)
@@ -73,7 +74,7 @@ def supported_datasets(method: str, datasets: list[str]) -> list[str]:
     """Those of `datasets` the method declares settings for: a `datasets.<dataset>` section in its
     YAML, or a `kinds.<input kind>` section for datasets of that kind without their own. A method
     declares only the datasets it was run on; nothing else runs it. Reads the YAML once."""
-    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    cfg = load_yaml(config_path("methods", method))
     named, kinds = cfg.get("datasets") or {}, cfg.get("kinds") or {}
     return [d for d in datasets if d in named or dataset_config(d).get("input_kind", "small") in kinds]
 
@@ -84,7 +85,7 @@ def supports(method: str, dataset: str) -> bool:
 
 def support_text(method: str) -> str:
     """What the method declares, in words: its datasets and input kinds."""
-    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    cfg = load_yaml(config_path("methods", method))
     named = ", ".join(sorted(cfg.get("datasets") or {})) or "no dataset by name"
     kinds = ", ".join(sorted(cfg.get("kinds") or {}))
     return f"it declares settings for {named}" + (f" and for any dataset of input kind {kinds}" if kinds else "")
@@ -101,7 +102,7 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
     """
     if budget not in BUDGETS:
         raise BenchError(f"unknown budget {budget!r}: use one of {', '.join(BUDGETS)}")
-    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    cfg = load_yaml(config_path("methods", method))
     hp = deep_merge(defaults().get("method", {}), cfg.get("defaults", {}))
     sections = cfg.get("datasets") or {}
     if dataset in sections:
@@ -132,7 +133,7 @@ def method_search_space(method: str, dataset: str) -> dict[str, Any]:
     the dataset's (or its input kind's) section."""
     from benchmark.search import search_space
 
-    cfg = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml")
+    cfg = load_yaml(config_path("methods", method))
     sections = cfg.get("datasets") or {}
     section = sections.get(dataset)
     if section is None:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.config import CONFIG_ROOT, dataset_config, method_hparams, method_search_space, set_combinations, supports
+from benchmark.config import dataset_config, method_hparams, method_search_space, set_combinations, supports
 from benchmark.errors import BenchError
 from benchmark.imports import project_packages
+from benchmark.plugins import config_path
 from benchmark.protocol import Protocol, of_job
 from benchmark.protocol import resolve as resolve_protocol
 from benchmark.search import draw_values, require_space
@@ -139,11 +140,11 @@ def _apply_sets(method: str, dataset: str, hp: dict[str, Any], options: dict[str
 
 
 def method_config_exists(name: str) -> bool:
-    return (CONFIG_ROOT / "methods" / f"{name}.yaml").exists()
+    return config_path("methods", name).exists()
 
 
 def dataset_config_exists(name: str) -> bool:
-    return (CONFIG_ROOT / "datasets" / f"{name}.yaml").exists()
+    return config_path("datasets", name).exists()
 
 
 def check_conflict_pct(dataset: str, pct: float, dcfg: dict[str, Any]) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.config import CONFIG_ROOT, dataset_config, load_yaml
+from benchmark.config import dataset_config, load_yaml
 from benchmark.errors import BenchError
+from benchmark.plugins import config_path
 
 PROTOCOLS = ("published", "matched")
 PUBLISHED = "published"
@@ -73,7 +74,7 @@ def resolve(protocol: str, backbone: str | None, dataset: str) -> Protocol:
 
 def network_roles(method: str) -> dict[str, str]:
     """The method's `matched` section: {hyperparameter key: backbone role}."""
-    roles = load_yaml(CONFIG_ROOT / "methods" / f"{method}.yaml").get("matched") or {}
+    roles = load_yaml(config_path("methods", method)).get("matched") or {}
     if not roles:
         raise BenchError(f"method {method} declares no rule for --protocol matched: add a `matched` section "
                          f"(hyperparameter: network | shallow) to configs/methods/{method}.yaml")

@@ -93,9 +93,10 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
 
 @lru_cache(maxsize=None)
 def _value_words(method: str) -> dict[str, dict[Any, str]]:
-    from benchmark.config import CONFIG_ROOT, load_yaml
+    from benchmark.config import load_yaml
+    from benchmark.plugins import config_path
 
-    path = CONFIG_ROOT / "methods" / f"{method}.yaml"
+    path = config_path("methods", method)
     return (load_yaml(path).get("labels") or {}) if path.exists() else {}
 
 

@@ -58,7 +58,7 @@ def best_and_ties(rows: dict[Hashable, list[float]]) -> tuple[Hashable | None, s
     if not means:
         return None, set()
     best = max(means, key=lambda k: means[k])
-    ties = {k for k, v in rows.items() if k != best and v and welch_p(v, rows[best]) >= ALPHA}
+    ties = {k for k, v in rows.items() if k != best and v and (means[k] == means[best] or welch_p(v, rows[best]) >= ALPHA)}
     return best, ties
 
 

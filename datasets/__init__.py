@@ -10,4 +10,9 @@ __debiasbench__ = True
 # Importing each loader module registers it.
 from datasets import bffhq, celeba, cifar10c, cifar10c_disent, cmnist, cmnist_disent, isic, synthetic, waterbirds  # noqa: E402,F401
 
+# Then the datasets of installed plugin packages (entry points `debiasbench.datasets`).
+from benchmark.plugins import load_plugins  # noqa: E402
+
+load_plugins("datasets")
+
 __all__ = ["DATASETS", "BiasedData", "DataInfo", "Split", "load", "register_dataset"]

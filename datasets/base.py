@@ -18,6 +18,7 @@ from torch import Tensor
 
 from benchmark.augment import Augmentation
 from benchmark.errors import BenchError
+from benchmark.plugins import register_config
 
 
 @dataclass
@@ -156,14 +157,14 @@ class DatasetEntry:
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "datasets"
 
 
-def register_dataset(name: str, fixture: bool = False,
-                     make_fixture: Callable[[Path], dict[str, Any]] | None = None) -> Callable[[Loader], Loader]:
+def register_dataset(name: str, fixture: bool = False, make_fixture: Callable[[Path], dict[str, Any]] | None = None,
+                     config: str | Path | None = None) -> Callable[[Loader], Loader]:
     """Decorator: register a loader `fn(root, conflict_pct, **options) -> BiasedData` under `name`.
 
-    Checked at import: the name is new and configs/datasets/<name>.yaml exists. `fixture=True`
+    Checked at import: the name is new and its YAML exists (configs/datasets/<name>.yaml; for a
+    dataset from another package, `config` or <name>.yaml beside its module). `fixture=True`
     marks test data (left out of `--datasets all`). `make_fixture(tmp_dir)` writes a tiny copy of
     the dataset's on-disk layout for tests and returns the `load` arguments that read it
     (`root`, `conflict_pct`, options); datasets generated from shipped data need none.
@@ -172,8 +173,7 @@ def register_dataset(name: str, fixture: bool = False,
     def wrap(fn: Loader) -> Loader:
         if name in DATASETS:
             raise RuntimeError(f"dataset {name!r} is registered twice ({DATASETS[name].loader.__module__} and {fn.__module__})")
-        if not (CONFIG_DIR / f"{name}.yaml").is_file():
-            raise RuntimeError(f"dataset {name!r} has no config: add configs/datasets/{name}.yaml")
+        register_config("datasets", name, fn, config)
         doc = (fn.__doc__ or "").strip().splitlines()
         DATASETS[name] = DatasetEntry(name, fn, doc[0] if doc else "", fixture, make_fixture)
         return fn

@@ -88,7 +88,6 @@ def test_an_unknown_level_is_refused_when_the_method_is_registered(tmp_path, mon
     from methods.erm import ERM
 
     (tmp_path / "oracle_erm.yaml").write_text("defaults: {}\n")
-    monkeypatch.setattr(registry, "CONFIG_DIR", tmp_path)
     with pytest.raises(RuntimeError, match="declares supervision 'test-groups': use one of none, valid-groups, train-groups"):
-        registry.register_method("oracle_erm")(type("OracleERM", (ERM,), {"__doc__": "A test stand-in.", "supervision": "test-groups"}))
+        registry.register_method("oracle_erm", config=tmp_path / "oracle_erm.yaml")(type("OracleERM", (ERM,), {"__doc__": "A test stand-in.", "supervision": "test-groups"}))
     assert "oracle_erm" not in registry.METHODS
