@@ -97,6 +97,9 @@ def run_parser() -> ArgumentParser:
                    help="tuning rule (val-accuracy, val-worst-group, val-unbiased, oracle-test): run every draw on the "
                         "first seed, pick each cell's setting by RULE, run it on every seed, print the tuned table")
     p.add_argument("--list", action="store_true", help="list methods, datasets and paper tables, then exit")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="after the run, write TensorBoard event files of every job of the grid under DIR (needs the "
+                        "tensorboard extra: pip install -e \".[tensorboard]\")")
     p.add_argument("--dry-run", action="store_true",
                    help="print the grid (each job's name and id, its search draw, whether it is stored) and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -304,6 +307,11 @@ def cmd_run(argv: list[str]) -> int:
     else:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
         print(render_all(build_tables(records, args.selection, "test", expected, tuned=tuned), args.format))
+    if args.tensorboard:
+        from benchmark.tensorboard import export
+
+        folders = export(records, store.root, args.tensorboard)
+        print(f"TensorBoard: {len(folders)} runs under {args.tensorboard} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
     failed = summary["failed"]
     print(f"{summary['total']} jobs: {summary['done']} run now, {summary['skipped']} already in the store, "
           f"{summary['elsewhere']} finished by other runners, {len(failed)} failed"

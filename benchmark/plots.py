@@ -1,6 +1,6 @@
 """Figures from stored results (seaborn, PNG and PDF), saved under RESULTS_DIR/plots.
 
-    run_bench.py plot ratio|sparsity|groups RESULTS_DIR [--selection RULE] [--dataset D] [--conflict-pct P]
+    run_bench.py plot ratio|sparsity|groups|curves RESULTS_DIR [--selection RULE] [--dataset D] [--conflict-pct P]
 
 `ratio`: per dataset and comparison protocol, the unbiased and conflicting test accuracy of every
 method against the bias-conflicting ratio (log scale): the mean over seeds with a band of ± one std
@@ -15,6 +15,9 @@ of every pruning run against its sparsity: one curve per (method, network, other
 its lambda_sparse values in order (mean ± std over seeds; seeds as dots; the configs' default lambda
 starred), and each method's own unpruned network (its dense stage, e.g. DCWP's ERM pre-training) as
 a hollow square at 0 % with a dotted line across.
+
+`curves` (benchmark/curves.py): accuracy over training steps, seeds as thin lines, the selected
+checkpoints marked.
 
 Every figure colours a method the same way (benchmark/palette.py) and names each row's network.
 """
@@ -311,7 +314,13 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
     return paths
 
 
-PLOTS: dict[str, Callable[..., list[Path]]] = {"ratio": plot_ratio, "sparsity": plot_sparsity, "groups": plot_groups}
+def _curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
+    from benchmark.curves import plot_curves
+
+    return plot_curves(records, out_dir, rule, all_variants)
+
+
+PLOTS: dict[str, Callable[..., list[Path]]] = {"ratio": plot_ratio, "sparsity": plot_sparsity, "groups": plot_groups, "curves": _curves}
 
 
 def main(argv: list[str]) -> int:
@@ -326,7 +335,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dataset", default=None, help="only this dataset")
     p.add_argument("--conflict-pct", type=float, default=None, help="only this ratio")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS_DIR/plots)")
-    p.add_argument("--all-variants", action="store_true", help="ratio: every hyperparameter setting, not only the configs' defaults")
+    p.add_argument("--all-variants", action="store_true", help="ratio, curves: every hyperparameter setting, not only the configs' defaults")
     p.add_argument("--job", default=None, help="groups: the run's id (or a unique prefix); default: the first run by id")
     args = p.parse_args(argv)
     root = Path(args.results_dir)
@@ -335,7 +344,8 @@ def main(argv: list[str]) -> int:
     records = [r for r in Store(root, create=False).results()
                if (args.dataset is None or r["job"]["dataset"] == args.dataset)
                and (args.conflict_pct is None or math.isclose(float(r["job"]["conflict_pct"]), args.conflict_pct))]
-    extra = {"ratio": {"all_variants": args.all_variants}, "groups": {"job": args.job}}.get(args.kind, {})
+    extra = {"ratio": {"all_variants": args.all_variants}, "curves": {"all_variants": args.all_variants},
+             "groups": {"job": args.job}}.get(args.kind, {})
     for path in PLOTS[args.kind](records, Path(args.out) if args.out else root / "plots", args.selection, **extra):
         print(path)
     return 0

@@ -144,3 +144,21 @@ def test_a_run_without_a_terminal_prints_a_line_per_job_and_heartbeats(tmp_path)
     assert "  ... " not in quiet.stderr and "[1/1] done: " in quiet.stderr
     bad = cli("--methods", "erm", "--heartbeat-minutes", "-1", "--results-dir", str(tmp_path / "r"))
     assert bad.returncode == 2 and "--heartbeat-minutes must be a finite number >= 0" in bad.stderr
+
+
+def test_tensorboard_export_holds_the_training_losses_and_the_evaluation_curve(tmp_path):
+    import pytest
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = cli("--methods", "erm", "--datasets", "synthetic", "--seeds", "0", "--budget", "quick", "--results-dir", str(tmp_path / "r"),
+              "--no-progress", "--tensorboard", str(tmp_path / "tb"))
+    assert run.returncode == 0, run.stderr
+    assert "TensorBoard: 1 runs under" in run.stderr
+    (folder,) = list((tmp_path / "tb").iterdir())
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/train/loss", "test/unbiased_acc", "valid/worst_group_acc"} <= tags
+    assert events.Scalars("train/train/loss")[-1].step == 300 and 0 <= events.Scalars("test/unbiased_acc")[-1].value <= 100
