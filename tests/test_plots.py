@@ -28,7 +28,7 @@ def test_sparsity_sweep_and_plot_from_the_cli(tmp_path):
     assert plot.returncode == 0, plot.stderr
     paths = plot.stdout.split()
     assert [p.rsplit(".", 1)[1] for p in paths] == ["png", "pdf"]
-    for kind, stem in (("ratio", "ratio_synthetic"), ("groups", "groups_dcwp_synthetic_c1_s0_")):
+    for kind, stem in (("ratio", "ratio_synthetic"), ("groups", "groups_dcwp_synthetic_c1_s0_"), ("curves", "curves_synthetic_c1")):
         made = cli("plot", kind, str(out))
         assert made.returncode == 0, made.stderr
         paths += made.stdout.split()
