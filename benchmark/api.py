@@ -22,9 +22,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from benchmark.compute import totals
+from benchmark.training.compute import totals
 from benchmark.errors import BenchError
-from benchmark.jobs import Job, expand_grid
+from benchmark.grid.jobs import Job, expand_grid
 from benchmark.metrics import METRIC_NAMES
 from benchmark.protocol import of_job
 from benchmark.selection import require_rule
@@ -67,13 +67,13 @@ def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str 
 
 def describe(jobs: list[Job], results_dir: str | Path) -> str:
     """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts."""
-    from benchmark.runner import expected_vs_found
-    from benchmark.store import Store
+    from benchmark.grid.runner import expected_vs_found
+    from benchmark.grid.store import Store
 
     root = Path(results_dir)
     store = Store(root, create=False) if (root / "jobs").is_dir() or (root / "failed").is_dir() else None
     status = expected_vs_found(jobs, store) if store else {j.id: "missing" for j in jobs}
-    from benchmark.runner import published_twin
+    from benchmark.grid.runner import published_twin
 
     lines = []
     for job in jobs:
@@ -94,8 +94,8 @@ def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "aut
         n_jobs: int | None = None, data_root: str | None = None, progress: bool = False, **runtime: Any) -> dict[str, Any]:
     """Run every job not yet stored under `results_dir`; returns counts and failures (as the CLI's last line).
     `runtime` takes RuntimeOptions fields (threads, log_every, checkpoint_seconds, cuda_graphs, ...)."""
-    from benchmark.runner import run_grid, runtime_options
-    from benchmark.store import Store
+    from benchmark.grid.runner import run_grid, runtime_options
+    from benchmark.grid.store import Store
 
     store = Store(results_dir)
     return run_grid(jobs, store, runtime_options(device, **runtime), backend, n_jobs, data_root, progress, announce=False)
@@ -109,7 +109,7 @@ class Results:
     """The stored results of a directory, read once."""
 
     def __init__(self, results_dir: str | Path):
-        from benchmark.report import _read_store
+        from benchmark.reports.report import _read_store
 
         self.root = Path(results_dir)
         self.store = _read_store(self.root)
@@ -120,7 +120,7 @@ class Results:
         supervision, draw), every method hyperparameter as `hp.<key>` and dataset option as
         `data.<option>`, the metrics in percent at `selection` on `split`, sparsity, compute. `groups`
         adds per-group accuracies (list, row-major over (target, bias)); `curves` the evaluation curve."""
-        from benchmark.report import flatten
+        from benchmark.reports.report import flatten
 
         rows = []
         for rec in self.records:
@@ -147,18 +147,18 @@ class Results:
 
     def table(self, selection: str = "last", split: str = "test", fmt: str = "table", compute: bool = False,
               tuned: str | None = None) -> str:
-        from benchmark.report import report_dir
+        from benchmark.reports.report import report_dir
 
         return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned)
 
     def paper(self, name: str, fmt: str = "table", selection: str | None = None, protocol: str = "published",
               backbone: str | None = None, tuned: str | None = None) -> str:
-        from benchmark.paper import paper_table_text
+        from benchmark.reports.paper import paper_table_text
 
         return paper_table_text(name, self.root, fmt, selection, protocol=protocol, backbone=backbone, tuned=tuned)
 
     def plot(self, kind: str, out_dir: str | Path | None = None, selection: str = "last", **options: Any) -> list[Path]:
-        from benchmark.plots import PLOTS
+        from benchmark.reports.plots import PLOTS
 
         if kind not in PLOTS:
             raise BenchError(f"unknown plot {kind!r}; plots: {', '.join(sorted(PLOTS))}")

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmark.arguments import ArgumentParser
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
 from benchmark.imports import check_project_package
@@ -24,18 +25,11 @@ from benchmark.imports import check_project_package
 SUBCOMMANDS = ("report", "perf", "plot", "status")
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports bad flags as BenchError (one line) instead of exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise BenchError(f"{message} (see {self.prog} --help)")
-
-
 def run_parser() -> ArgumentParser:
     from benchmark.config import BUDGETS, defaults
-    from benchmark.backends import BACKENDS
+    from benchmark.grid.backends import BACKENDS
     from benchmark.selection import RULES
-    from benchmark.tuning import TUNING_RULES
+    from benchmark.grid.tuning import TUNING_RULES
 
     d = defaults().get("run", {})
     p = ArgumentParser(prog="run_bench.py", description="Train and compare debiasing methods over a grid of jobs.", allow_abbrev=False,
@@ -197,7 +191,7 @@ def _trial_seeds(args: argparse.Namespace, argv: list[str]) -> list[int]:
 
 def _run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
     """--tuned: every setting on the first seed, then each cell's chosen setting on every seed."""
-    from benchmark.tuning import cell_of, choose, setting_of
+    from benchmark.grid.tuning import cell_of, choose, setting_of
 
     first = jobs[0].seed if jobs else 0
     search = [j for j in jobs if j.seed == first]
@@ -218,11 +212,11 @@ def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
     from benchmark import api
-    from benchmark.jobs import canonical
-    from benchmark.report import build_tables, render_all
-    from benchmark.runner import expected_vs_found, run_grid, runtime_options
-    from benchmark.store import Store
-    from benchmark.threads import requested_threads
+    from benchmark.grid.jobs import canonical
+    from benchmark.reports.report import build_tables, render_all
+    from benchmark.grid.runner import expected_vs_found, run_grid, runtime_options
+    from benchmark.grid.store import Store
+    from benchmark.training.threads import requested_threads
     from benchmark.validate import check_config_file
 
     args = run_parser().parse_args(argv)
@@ -237,7 +231,7 @@ def cmd_run(argv: list[str]) -> int:
         datasets_pkg, methods_pkg = project_packages()
         check_config_file(user, args.config, methods_pkg.METHODS, datasets_pkg.DATASETS)
     if args.paper:
-        from benchmark.paper import load_paper, paper_jobs
+        from benchmark.reports.paper import load_paper, paper_jobs
 
         table = load_paper(args.paper)
         multi = [key for key, values in parse_sets(args.sets) if len(values) > 1]
@@ -265,7 +259,7 @@ def cmd_run(argv: list[str]) -> int:
     if args.dry_run:
         print(api.describe(jobs, args.results_dir))
         return 0
-    from benchmark.harness import resolve_device
+    from benchmark.training.harness import resolve_device
 
     resolve_device(args.device)
     store = Store(args.results_dir)
@@ -277,7 +271,7 @@ def cmd_run(argv: list[str]) -> int:
                               threads=requested_threads(args.threads), heartbeat_seconds=0.0 if progress else 60 * args.heartbeat_minutes)
     slurm = None
     if args.backend == "slurm":
-        from benchmark.backends import slurm_options
+        from benchmark.grid.backends import slurm_options
 
         slurm = slurm_options({"partition": args.slurm_partition, "time_min": args.slurm_time_min,
                                "gpus_per_job": args.slurm_gpus_per_job, "array_parallelism": args.slurm_array_parallelism,
@@ -288,8 +282,8 @@ def cmd_run(argv: list[str]) -> int:
 
     tuned = ""
     if args.tuned:
-        from benchmark.tuning import caption as tuning_caption
-        from benchmark.tuning import checkpoint_rule
+        from benchmark.grid.tuning import caption as tuning_caption
+        from benchmark.grid.tuning import checkpoint_rule
 
         summary, jobs, chosen = _run_tuned(jobs, args.tuned, run, store)
         tuned = tuning_caption(args.tuned, chosen) if chosen else f"tuned: rule {args.tuned}, no cell could be scored"
@@ -300,7 +294,7 @@ def cmd_run(argv: list[str]) -> int:
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:
-        from benchmark.paper import regenerate, render_paper
+        from benchmark.reports.paper import regenerate, render_paper
 
         table.seeds, table.budget, table.tuned = seeds, budget, tuned
         print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
@@ -308,7 +302,7 @@ def cmd_run(argv: list[str]) -> int:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
         print(render_all(build_tables(records, args.selection, "test", expected, tuned=tuned), args.format))
     if args.tensorboard:
-        from benchmark.tensorboard import export
+        from benchmark.reports.tensorboard import export
 
         folders = export(records, store.root, args.tensorboard)
         print(f"TensorBoard: {len(folders)} runs under {args.tensorboard} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
@@ -322,9 +316,10 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_report(argv: list[str]) -> int:
-    from benchmark.report import FORMATS, report_dir
+    from benchmark.reports.report import report_dir
+    from benchmark.reports.tables import FORMATS
     from benchmark.selection import RULES
-    from benchmark.tuning import TUNING_RULES
+    from benchmark.grid.tuning import TUNING_RULES
 
     p = ArgumentParser(prog="run_bench.py report", description="Tables from stored results only (nothing is run).", allow_abbrev=False)
     p.add_argument("results_dir")
@@ -347,7 +342,7 @@ def cmd_report(argv: list[str]) -> int:
                         "oracle-test), at its checkpoint rule; replaces --selection")
     args = p.parse_args(argv)
     if args.paper:
-        from benchmark.paper import paper_table_text
+        from benchmark.reports.paper import paper_table_text
 
         if args.format == "html":
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
@@ -356,7 +351,7 @@ def cmd_report(argv: list[str]) -> int:
                                tuned=args.tuned))
         return 0
     if args.format == "html":
-        from benchmark.html import write_html_report
+        from benchmark.reports.html import write_html_report
 
         explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
@@ -366,7 +361,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 def cmd_status(argv: list[str]) -> int:
-    from benchmark.status import status_text
+    from benchmark.grid.status import status_text
 
     p = ArgumentParser(prog="run_bench.py status", description="Done / running / failed / pending jobs of a results directory.",
                        allow_abbrev=False)
@@ -385,7 +380,7 @@ def cmd_perf(argv: list[str]) -> int:
 
 
 def cmd_plot(argv: list[str]) -> int:
-    from benchmark.plots import main as plot_main
+    from benchmark.reports.plots import main as plot_main
 
     return plot_main(argv)
 

@@ -120,18 +120,16 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
         nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))
         hp = deep_merge(hp, per_ratio[nearest])
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
-    if protocol is not None:
-        from benchmark.protocol import apply
-
-        hp = apply(method, dataset, hp, protocol)
+    if protocol is not None:  # a benchmark.protocol.Protocol
+        hp = protocol.apply_to(method, dataset, hp)
     override = ((user or {}).get("methods") or {}).get(method)
     return hp if override is None else merge_checked(hp, override, f"--config methods.{method}: {method}")
 
 
 def method_search_space(method: str, dataset: str) -> dict[str, Any]:
-    """The method's `search` space on `dataset` (benchmark/search.py): the top-level one, narrowed by
+    """The method's `search` space on `dataset` (benchmark/grid/search.py): the top-level one, narrowed by
     the dataset's (or its input kind's) section."""
-    from benchmark.search import search_space
+    from benchmark.grid.search import search_space
 
     cfg = load_yaml(config_path("methods", method))
     sections = cfg.get("datasets") or {}

@@ -1,5 +1,5 @@
 """Kill points for crash tests: `DEBIASBENCH_KILL_AT=NAME[:N]` makes this process SIGKILL itself
-the N-th time (default 1) it reaches the point NAME, so that `benchmark/chaos.py` and the tests
+the N-th time (default 1) it reaches the point NAME, so that `benchmark/grid/chaos.py` and the tests
 can land a kill -9 inside windows too short to hit at random (between a temp file's write and
 its rename). Without the variable every point is a no-op.
 

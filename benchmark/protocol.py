@@ -43,6 +43,10 @@ class Protocol:
     def label(self) -> str:
         return self.name if self.name == PUBLISHED else f"{self.name} ({self.backbone})"
 
+    def apply_to(self, method: str, dataset: str, hp: dict[str, Any]) -> dict[str, Any]:
+        """`hp` with the method's networks replaced as this protocol says (see `apply`)."""
+        return apply(method, dataset, hp, self)
+
 
 def backbones(dataset: str) -> dict[str, dict[str, Any]]:
     """The dataset's named matched backbones: {name: {network: spec, shallow: spec, ...}}, first = default."""

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from benchmark.augment import Augmentation
+from benchmark.training.augment import Augmentation
 from benchmark.errors import BenchError
 from benchmark.plugins import register_config
 

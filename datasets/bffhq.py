@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.augment import Augmentation
+from benchmark.training.augment import Augmentation
 from datasets.base import BiasedData, DataInfo, register_dataset
 from datasets.disent_folders import load_release, write_fixture_tree
 from datasets.images import CIFAR_MEAN, CIFAR_STD

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from benchmark.augment import Augmentation
+from benchmark.training.augment import Augmentation
 from benchmark.errors import BenchError
 from datasets.base import BiasedData, DataInfo, register_dataset
 from datasets.corruptions import FROST_FILES, OFFICIAL_FROST_MD5, corrupt, frost_folder, frost_textures

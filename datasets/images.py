@@ -4,7 +4,7 @@ The official loaders decode and resize every image with PIL in every epoch. Here
 files are decoded once, in parallel threads, into a uint8 (N, 3, S, S) array that is cached under
 the dataset cache (`$DEBIASBENCH_CACHE`) with a key over the file list, the files' sizes and
 modification times and the resize rule, so a changed or added file rebuilds it. Training then
-draws batches by index and augments them on the device (benchmark/augment.py).
+draws batches by index and augments them on the device (benchmark/training/augment.py).
 
 Resize rules (what the official eval transforms do before any crop):
 - `square`: Resize((S, S)) (DisEnt's BFFHQ and CIFAR folders);

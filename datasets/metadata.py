@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.augment import Augmentation
+from benchmark.training.augment import Augmentation
 from benchmark.errors import BenchError
 from datasets.base import DataInfo, Split
 from datasets.images import IMAGENET_MEAN, IMAGENET_STD, cached_images

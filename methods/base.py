@@ -112,7 +112,7 @@ class Stage:
     with the highest `metric` (a `group_metrics` key) on `split` and restore them at the stage's
     end (DeNetDM's official stage 1 hands its best epoch to stage 2); the harness computes the
     metric, so the method still never sees a bias label. `graph_key` lets the harness capture
-    the stage's step in a CUDA graph (benchmark/graphs.py): it returns what the loss decides in
+    the stage's step in a CUDA graph (benchmark/training/graphs.py): it returns what the loss decides in
     Python at the next step (`same_every_step` for a loss without such decisions; None runs
     that step eagerly). A stage without it always runs eagerly. `refits` marks a once-only
     stage that changes the final predictor (DFR's last-layer refit): it is evaluated once at its

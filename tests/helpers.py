@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from benchmark.config import method_hparams
-from benchmark.harness import Harness, RuntimeOptions, seed_everything
+from benchmark.training.harness import Harness, RuntimeOptions, seed_everything
 from methods import build
 
 ROOT = Path(__file__).resolve().parent.parent

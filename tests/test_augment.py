@@ -12,7 +12,7 @@ import torch
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 
-from benchmark.augment import (Augmentation, center_crop, crop_offsets, random_crop, random_flip,
+from benchmark.training.augment import (Augmentation, center_crop, crop_offsets, random_crop, random_flip,
                                random_resized_crop, resized_crop_boxes)
 from benchmark.errors import BenchError
 

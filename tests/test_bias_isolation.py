@@ -7,7 +7,7 @@ import torch
 import methods
 from benchmark.errors import BenchError
 from benchmark.config import method_hparams
-from benchmark.harness import Harness, RuntimeOptions, seed_everything
+from benchmark.training.harness import Harness, RuntimeOptions, seed_everything
 from datasets.base import BiasedData, Split
 from methods import build
 from methods.base import Batch, GroupBatch, GroupSet, Stage, TrainSet

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from benchmark.claims import read_claim, try_claim
-from benchmark.jobs import expand_grid
-from benchmark.runner import run_job, runtime_options
-from benchmark.store import Store
+from benchmark.grid.claims import read_claim, try_claim
+from benchmark.grid.jobs import expand_grid
+from benchmark.grid.runner import run_job, runtime_options
+from benchmark.grid.store import Store
 from tests.helpers import ROOT, cli
 
 GRID = ["--methods", "erm", "--datasets", "synthetic", "--seeds", "0", "1", "--budget", "quick", "--set", "steps=120",
@@ -140,7 +140,7 @@ def test_ray_local_cluster_gives_the_serial_results(tmp_path, serial):
 
 
 def test_a_missing_extra_is_named():
-    from benchmark.backends import _need
+    from benchmark.grid.backends import _need
     from benchmark.errors import BenchError
 
     with pytest.raises(BenchError, match=r"--backend ray needs no_such_module: pip install -e '.\[ray\]'"):
@@ -148,7 +148,7 @@ def test_a_missing_extra_is_named():
 
 
 def test_of_two_runners_that_saw_the_same_stale_claim_only_one_takes_it(tmp_path, monkeypatch):
-    from benchmark import claims
+    from benchmark.grid import claims
 
     path = tmp_path / "claims" / "job.json"
     path.parent.mkdir()
@@ -171,7 +171,7 @@ def test_of_two_runners_that_saw_the_same_stale_claim_only_one_takes_it(tmp_path
 
 
 def test_a_worker_whose_claim_was_taken_over_does_not_store_its_result(tmp_path, monkeypatch, synthetic):
-    from benchmark import claims
+    from benchmark.grid import claims
 
     monkeypatch.setattr(claims.Claim, "still_ours", lambda self: False)
     job = expand_grid(["erm"], ["synthetic"], [0], None, "quick", [("steps", [20])])[0]

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from benchmark.compute import totals
-from benchmark.report import build_table
+from benchmark.training.compute import totals
+from benchmark.reports.report import build_table
 from methods.base import Stage
 from tests.helpers import harness, train
 

@@ -7,7 +7,7 @@ import torch
 import datasets
 import methods.dcwp
 from benchmark.config import method_hparams
-from benchmark.harness import Harness, Interrupted, RuntimeOptions, seed_everything
+from benchmark.training.harness import Harness, Interrupted, RuntimeOptions, seed_everything
 from benchmark.selection import select_all
 from methods import build
 from methods.masks import mask_parameters
@@ -131,9 +131,9 @@ def test_a_lambda_sweep_pretrains_once_and_matches_unshared_runs(tmp_path):
     """Jobs that differ only in pruning/fine-tuning settings start from the first one's mined,
     pre-trained state, and end exactly where a job run on its own ends."""
     from benchmark.config import parse_sets
-    from benchmark.jobs import expand_grid
-    from benchmark.runner import run_grid, runtime_options
-    from benchmark.store import Store
+    from benchmark.grid.jobs import expand_grid
+    from benchmark.grid.runner import run_grid, runtime_options
+    from benchmark.grid.store import Store
 
     sets = parse_sets(["dcwp.lambda_sparse=1e-3,1e-2", "dcwp.prune.optimizer.lr=0.01,0.05"])
     jobs = expand_grid(["dcwp"], ["synthetic"], [0], [1], "quick", sets)

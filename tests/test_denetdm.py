@@ -13,7 +13,7 @@ import torch
 
 import datasets
 from benchmark.config import method_hparams
-from benchmark.harness import DeviceData, Harness, seed_everything
+from benchmark.training.harness import DeviceData, Harness, seed_everything
 from benchmark.metrics import group_counts, group_metrics
 from benchmark.selection import select_all
 from methods import build

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from benchmark.harness import Harness, RuntimeOptions, run_together
-from benchmark.jobs import expand_grid
-from benchmark.runner import run_grid, runtime_options, seed_groups
-from benchmark.store import Store
+from benchmark.training.harness import Harness, RuntimeOptions, run_together
+from benchmark.grid.jobs import expand_grid
+from benchmark.grid.runner import run_grid, runtime_options, seed_groups
+from benchmark.grid.store import Store
 from tests.helpers import harness, params
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -112,7 +112,7 @@ def test_seeds_run_together_on_a_gpu_with_graphs(synthetic):
 
 
 def test_a_checkpoint_of_a_captured_optimiser_resumes_uncaptured():
-    from benchmark.graphs import make_capturable, portable_state
+    from benchmark.training.graphs import make_capturable, portable_state
 
     weight = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.Adam([weight], lr=0.1)

@@ -4,8 +4,8 @@ import torch
 
 import datasets
 from benchmark.errors import BenchError
-from benchmark.feed import DeviceData, EpochSampler, HostImages, choose_placement
-from benchmark.harness import Interrupted, RuntimeOptions
+from benchmark.training.feed import DeviceData, EpochSampler, HostImages, choose_placement
+from benchmark.training.harness import Interrupted, RuntimeOptions
 from tests.helpers import params, train
 
 

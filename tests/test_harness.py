@@ -4,8 +4,8 @@ import torch
 
 from benchmark.config import method_hparams
 from benchmark.errors import BenchError, NonFiniteLossError
-from benchmark.feed import EpochSampler, WeightedSampler
-from benchmark.harness import Harness, Interrupted, RuntimeOptions
+from benchmark.training.feed import EpochSampler, WeightedSampler
+from benchmark.training.harness import Harness, Interrupted, RuntimeOptions
 from benchmark.selection import select_all
 from methods.base import Stage
 from methods.erm import ERM
@@ -77,7 +77,7 @@ def test_selection_rules_pick_the_right_checkpoints():
 
 
 def test_unknown_device_and_missing_gpu_are_clear_errors():
-    from benchmark.harness import resolve_device
+    from benchmark.training.harness import resolve_device
 
     with pytest.raises(BenchError, match="unknown device"):
         resolve_device("tpu-9")

@@ -12,9 +12,9 @@ import torch
 
 import datasets
 from benchmark.cli import main
-from benchmark.jobs import expand_grid, file_stem
-from benchmark.runner import run_job, runtime_options
-from benchmark.store import Store
+from benchmark.grid.jobs import expand_grid, file_stem
+from benchmark.grid.runner import run_job, runtime_options
+from benchmark.grid.store import Store
 
 QUICK = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--no-progress", "--seeds", "0"]
 
@@ -197,7 +197,7 @@ def test_an_unusable_result_is_named_then_repaired(damage, tmp_path, capsys):
 
 
 def test_failure_records_of_non_finite_values_can_always_be_written(tmp_path):
-    from benchmark.runner import _failed
+    from benchmark.grid.runner import _failed
 
     job = expand_grid(["erm"], ["synthetic"], [0], None, "quick")[0]
     out = _failed(job, Store(tmp_path), ValueError(f"loss {float('nan')}"))
@@ -205,7 +205,7 @@ def test_failure_records_of_non_finite_values_can_always_be_written(tmp_path):
     assert out["status"] == "failed" and stored["reason"] == "ValueError: loss nan"
     stored_job = dict(job.describe())
     stored_job["hparams"] = {"method": {"lr": float("inf")}}
-    from benchmark.store import json_safe, write_json_atomic
+    from benchmark.grid.store import json_safe, write_json_atomic
 
     write_json_atomic(tmp_path / "x.json", json_safe({"job": stored_job}))
     assert json.loads((tmp_path / "x.json").read_text())["job"]["hparams"]["method"]["lr"] == "inf"
@@ -250,7 +250,7 @@ def test_a_zero_byte_claim_goes_stale_by_its_file_time_and_is_taken_over(tmp_pat
 
 
 def test_a_stale_takeover_marker_does_not_block_the_takeover(tmp_path, monkeypatch):
-    from benchmark.claims import try_claim
+    from benchmark.grid.claims import try_claim
 
     monkeypatch.setenv("DEBIASBENCH_CLAIM_TTL", "1")
     path = tmp_path / "claims" / "job.json"
@@ -301,7 +301,7 @@ KILL_GRID = [*QUICK, "--set", "steps=60", "--log-every", "20", "--checkpoint-min
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    from benchmark import chaos
+    from benchmark.grid import chaos
 
     root = tmp_path_factory.mktemp("whole")
     assert chaos._finish(chaos._start(root, grid=KILL_GRID))[0] == 0
@@ -310,9 +310,9 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize("point", ["json_write:2", "checkpoint_write:1"])
 def test_a_kill_inside_a_write_leaves_nothing_half_written_and_a_rerun_completes(point, tmp_path, uninterrupted):
-    """benchmark/chaos.py's check on one job: killed between a temp file and its rename (the
+    """benchmark/grid/chaos.py's check on one job: killed between a temp file and its rename (the
     result's, or a checkpoint's), the rerun ends with the uninterrupted run's result."""
-    from benchmark import chaos
+    from benchmark.grid import chaos
 
     grid = KILL_GRID
     code, _ = chaos._finish(chaos._start(tmp_path / "killed", {"DEBIASBENCH_KILL_AT": point}, grid=grid))

@@ -8,7 +8,7 @@ from PIL import Image
 
 import datasets
 from benchmark.errors import BenchError
-from benchmark.jobs import expand_grid
+from benchmark.grid.jobs import expand_grid
 
 
 def _load(name, tmp_path, **options):

@@ -2,8 +2,8 @@
 import subprocess
 import sys
 
-from benchmark.jobs import stored_name
-from benchmark.report import build_table, diagnostics_table, render
+from benchmark.grid.jobs import stored_name
+from benchmark.reports.report import build_table, diagnostics_table, render
 from tests.helpers import ROOT
 
 
@@ -76,7 +76,7 @@ def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp
     report mixing them with an oracle-test run shows two variants, nothing unlabelled."""
     import json
 
-    from benchmark.report import report_dir
+    from benchmark.reports.report import report_dir
 
     def rec(seed, selection=None):
         r = _record(seed, 0.6 + seed / 100)
@@ -97,8 +97,8 @@ def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp
 
 
 def test_variant_labels_are_readable_and_the_default_is_marked():
-    from benchmark.jobs import expand_grid
-    from benchmark.report import value_text
+    from benchmark.grid.jobs import expand_grid
+    from benchmark.reports.report import value_text
 
     assert value_text("prusc", "cluster_at_step", None) == "clusters of the final ERM network"
     assert value_text("prusc", "cluster_at_step", 235) == "clusters at ERM step 235"
@@ -121,7 +121,7 @@ def test_a_quick_budget_row_is_never_set_against_the_paper():
 
 
 def test_the_html_report_writes_nothing_but_its_file(tmp_path):
-    from benchmark.html import write_html_report
+    from benchmark.reports.html import write_html_report
     from tests.helpers import cli
 
     out = tmp_path / "res"

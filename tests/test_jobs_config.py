@@ -5,7 +5,7 @@ import pytest
 
 from benchmark.config import method_hparams, parse_sets
 from benchmark.errors import BenchError
-from benchmark.jobs import expand_grid
+from benchmark.grid.jobs import expand_grid
 
 
 def test_job_id_is_stable_and_depends_on_the_science_only():
@@ -84,7 +84,7 @@ def test_an_option_at_its_neutral_default_leaves_the_job_id_unchanged():
 
 
 def test_gpu_packing_follows_the_smallest_share_of_the_grid():
-    from benchmark.runner import _local_workers, jobs_per_gpu
+    from benchmark.grid.runner import _local_workers, jobs_per_gpu
 
     small = expand_grid(["erm"], ["cmnist"], [0], [1.0], "quick")
     cifar = expand_grid(["erm"], ["cifar10c"], [0], [1.0], "quick")

@@ -4,11 +4,11 @@ from html.parser import HTMLParser
 import pytest
 import yaml
 
-from benchmark import paper
+from benchmark.reports import paper
 from benchmark.errors import BenchError
-from benchmark.html import html_report
-from benchmark.store import Store
-from benchmark.stats import INTERVAL_NOTE, TEST_NOTE
+from benchmark.reports.html import html_report
+from benchmark.grid.store import Store
+from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from tests.helpers import cli
 

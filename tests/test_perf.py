@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from benchmark.config import method_hparams
-from benchmark.feed import DeviceData
-from benchmark.perf_official import official_lff_state, official_lff_step
+from benchmark.training.feed import DeviceData
+from benchmark.perf.official import official_lff_state, official_lff_step
 from methods import build
 from methods.base import Batch
 from tests.helpers import cli

@@ -1,8 +1,8 @@
 """`run_bench.py plot ...` and `report --format html`: a lambda_sparse sweep from the CLI to PNGs, PDFs and one page."""
 import numpy as np
 
-from benchmark.plots import sparsity_frame
-from benchmark.store import Store
+from benchmark.reports.plots import sparsity_frame
+from benchmark.grid.store import Store
 from tests.helpers import cli
 
 

@@ -5,9 +5,9 @@ import torch
 
 from benchmark.config import supported_datasets
 from benchmark.errors import BenchError
-from benchmark.jobs import expand_grid
-from benchmark.paper import caption_text, load_paper, paper_jobs
-from benchmark.report import build_table, build_tables, render_all
+from benchmark.grid.jobs import expand_grid
+from benchmark.reports.paper import caption_text, load_paper, paper_jobs
+from benchmark.reports.report import build_table, build_tables, render_all
 from methods import build
 from methods.masks import mask_parameters
 from methods.models import build_model
@@ -111,7 +111,7 @@ def _drawn(monkeypatch, plot, records, tmp_path):
     """The figures a plot function draws: {title: {legend label: colour}}."""
     import matplotlib.colors as mcolors
 
-    from benchmark import plots
+    from benchmark.reports import figures
 
     seen = {}
 
@@ -126,14 +126,14 @@ def _drawn(monkeypatch, plot, records, tmp_path):
                 colours[label] = mcolors.to_hex(line.get_color())
         seen[stem] = colours
         return []
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(figures, "save", keep)
     plot(records, tmp_path)
     return seen
 
 
 def test_a_method_has_one_colour_in_every_figure(monkeypatch, tmp_path):
-    from benchmark.palette import METHOD_COLORS, method_color
-    from benchmark.plots import plot_ratio, plot_sparsity
+    from benchmark.reports.palette import METHOD_COLORS, method_color
+    from benchmark.reports.plots import plot_ratio, plot_sparsity
 
     assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)  # no two registered methods share a colour
     assert method_color("someone-elses-method") == method_color("someone-elses-method")
@@ -165,8 +165,8 @@ def test_methods_all_leaves_out_a_validation_split_method_with_a_note():
 
 
 def test_a_matched_job_identical_to_a_stored_published_run_reuses_it(tmp_path):
-    from benchmark.runner import published_twin, run_grid, runtime_options
-    from benchmark.store import Store
+    from benchmark.grid.runner import published_twin, run_grid, runtime_options
+    from benchmark.grid.store import Store
 
     store = Store(tmp_path / "r")
     runtime = runtime_options("cpu", max_stage_steps=10)

@@ -8,7 +8,7 @@ import torch
 
 import datasets
 from benchmark.config import method_hparams
-from benchmark.harness import Harness, seed_everything
+from benchmark.training.harness import Harness, seed_everything
 from benchmark.selection import select_all
 from methods import build
 from methods.base import Batch
@@ -114,9 +114,9 @@ def test_prusc_beats_its_erm_network_on_the_worst_group_and_not_without_l_task(b
 
 def test_an_ablation_over_clustering_and_pruning_settings_trains_erm_once_and_matches_unshared_runs(tmp_path):
     from benchmark.config import parse_sets
-    from benchmark.jobs import expand_grid
-    from benchmark.runner import run_grid, runtime_options
-    from benchmark.store import Store
+    from benchmark.grid.jobs import expand_grid
+    from benchmark.grid.runner import run_grid, runtime_options
+    from benchmark.grid.store import Store
 
     sets = parse_sets(["prusc.clusters=4,8", "prusc.lambda_sparse=1e-8,1e-3"])
     jobs = expand_grid(["prusc"], ["synthetic"], [0], [1], "quick", sets)

@@ -7,7 +7,7 @@ import torch
 import datasets
 import methods
 from benchmark.config import dataset_config, method_hparams, supports
-from benchmark.harness import DeviceData, Harness, RuntimeOptions, seed_everything
+from benchmark.training.harness import DeviceData, Harness, RuntimeOptions, seed_everything
 from benchmark.selection import select_all
 
 

@@ -1,7 +1,7 @@
 """Confidence intervals, the test against the best, ranks and cell marks, against hand computations."""
 import math
 
-from benchmark.stats import average_ranks, best_and_ties, decorate, fmt_interval, ranks, t_interval, welch_p
+from benchmark.reports.stats import average_ranks, best_and_ties, decorate, fmt_interval, ranks, t_interval, welch_p
 
 
 def test_t_interval_matches_the_textbook_formula():

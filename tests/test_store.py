@@ -9,8 +9,8 @@ import time
 import pytest
 
 from benchmark.errors import BenchError
-from benchmark.jobs import expand_grid
-from benchmark.store import Store, write_json_atomic
+from benchmark.grid.jobs import expand_grid
+from benchmark.grid.store import Store, write_json_atomic
 from tests.helpers import ROOT
 
 GRID = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--seeds", "0", "1", "2", "3", "4", "5",
@@ -68,7 +68,7 @@ def test_unreadable_stored_result_is_named(tmp_path):
 
 def test_checkpoint_left_by_a_kill_is_resumed(tmp_path):
     """A job killed mid-training continues from its checkpoint when the grid reruns."""
-    from benchmark.runner import run_job, runtime_options
+    from benchmark.grid.runner import run_job, runtime_options
 
     store = Store(tmp_path)
     job = expand_grid(["erm"], ["synthetic"], [0], [5], "quick")[0]

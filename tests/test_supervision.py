@@ -2,8 +2,8 @@
 on the datasets it declares settings for."""
 import json
 
-from benchmark.plots import plot_ratio, ratio_frame
-from benchmark.report import build_table, render
+from benchmark.reports.plots import plot_ratio, ratio_frame
+from benchmark.reports.report import build_table, render
 from benchmark.supervision import NOTE, declared, of_record
 from tests.helpers import cli
 from tests.test_imports_report import _record

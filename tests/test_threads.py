@@ -2,7 +2,9 @@
 and a local pool whose workers x threads never exceed the cores."""
 import pytest
 
-from benchmark import runner, threads
+from benchmark.grid import runner
+
+from benchmark.training import threads
 from benchmark.errors import BenchError
 
 

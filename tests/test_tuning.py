@@ -4,11 +4,11 @@ import random
 
 import pytest
 
-from benchmark import jobs as jobs_module
+from benchmark.grid import jobs as jobs_module
 from benchmark.errors import BenchError
-from benchmark.jobs import expand_grid
-from benchmark.search import draw_values, sample, seed_hash
-from benchmark.tuning import choose, tuned_records
+from benchmark.grid.jobs import expand_grid
+from benchmark.grid.search import draw_values, sample, seed_hash
+from benchmark.grid.tuning import choose, tuned_records
 from tests.helpers import cli
 
 SPACE = {"optimizer.lr": {"log_uniform": [1e-4, 1e-2]}, "gce_q": {"uniform": [0.5, 0.9]},
@@ -112,7 +112,7 @@ def test_report_tuned_prints_the_rule_and_the_search_size(tmp_path):
 def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_on_every_trial(tmp_path):
     import json
 
-    from benchmark.store import Store
+    from benchmark.grid.store import Store
 
     out = tmp_path / "r"
     run = cli("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--tuned", "val-worst-group",

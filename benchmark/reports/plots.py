@@ -16,16 +16,15 @@ its lambda_sparse values in order (mean ± std over seeds; seeds as dots; the co
 starred), and each method's own unpruned network (its dense stage, e.g. DCWP's ERM pre-training) as
 a hollow square at 0 % with a dotted line across.
 
-`curves` (benchmark/curves.py): accuracy over training steps, seeds as thin lines, the selected
+`curves` (benchmark/reports/curves.py): accuracy over training steps, seeds as thin lines, the selected
 checkpoints marked.
 
-Every figure colours a method the same way (benchmark/palette.py) and names each row's network.
+Every figure colours a method the same way (benchmark/reports/palette.py) and names each row's network.
 """
 from __future__ import annotations
 
 import json
 import math
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,69 +32,23 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchError
-from benchmark.jobs import default_job, file_stem, stored_name
-from benchmark.palette import method_color, shade
+from benchmark.grid.jobs import default_job, stored_name
+from benchmark.reports.figures import (curve_colors, default_setting, finish, network_label, protocol_suffix, pyplot, save, std,
+                                       supervision_key, supervision_tag)
+from benchmark.reports.palette import method_color
 from benchmark.protocol import of_job
-from benchmark.report import variant_labels
+from benchmark.reports.curves import plot_curves
+from benchmark.reports.report import variant_labels
 from benchmark.selection import entry_metrics, require_rule
 from benchmark.supervision import LINESTYLES, MARKERS, of_record
-from benchmark.supervision import label as supervision_label
 
 PANELS = (("unbiased_acc", "unbiased accuracy (%)"), ("worst_group_acc", "worst-group accuracy (%)"))
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.2)
-    return plt, sns
-
-
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = file_stem(stem)  # built from stored dataset and method names: never a path
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    for path in paths:
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=200, bbox_inches="tight")
-        tmp.replace(path)
-    return paths
-
-
-def _finish(fig: Any, legend_from: Any, title: str, out_dir: Path, stem: str, ncol: int,
-            extra: list[tuple[Any, str]] = ()) -> list[Path]:
-    """The shared legend under the panels (plus `extra` (handle, label) entries), the title, then
-    PNG and PDF; closes the figure."""
-    handles, labels = legend_from.get_legend_handles_labels()
-    handles, labels = [*handles, *(h for h, _ in extra)], [*labels, *(t for _, t in extra)]
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    paths = _save(fig, out_dir, stem)
-    plt, _ = _pyplot()
-    plt.close(fig)
-    return paths
 
 
 def _dense_metrics(rec: dict[str, Any]) -> dict[str, Any] | None:
     stage = rec.get("dense_stage")
     entries = [e for e in rec.get("curve", []) if e["stage"] == stage]
     return entry_metrics(entries[-1], rec["group_total"], rec["aligned_groups"])["test"] if entries else None
-
-
-def network_label(job: dict[str, Any]) -> str:
-    """The network a job predicts with, for legends: the matched backbone, else the published model's
-    name ("" when the job names none)."""
-    protocol = of_job(job)
-    if protocol.key is not None:
-        return f"{protocol.backbone} (matched)"
-    hp = job["hparams"].get("method", {})
-    spec = hp.get("target") or hp.get("model") or {}
-    return str(spec.get("name", "")) if isinstance(spec, dict) else ""
 
 
 SWEPT = "lambda_sparse"  # the sparsity-vs-accuracy curve joins a method's runs in the order of this hyperparameter
@@ -139,21 +92,21 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
     pruned_rows = df["kind"] == "pruned"
     df.loc[pruned_rows, "variant"] = variant_labels(df[pruned_rows])
     df["variant"] = df["variant"].fillna("")
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     paths: list[Path] = []
     for (dataset, pct, protocol), group in df.groupby(["dataset", "conflict_pct", "protocol"]):
         pruned = group[group["kind"] == "pruned"].copy()
         pruned["curve"] = (pruned["method"] + pruned["network"].map(lambda n: f" · {n}" if n else "") + pruned["variant"].map(lambda v: f" ({v})" if v else "")
-                           + pruned["supervision"].map(_supervision_tag))
+                           + pruned["supervision"].map(supervision_tag))
         # one unpruned network per (method, network, seed): the runs of a lambda_sparse sweep share it
         dense = group[group["kind"] == "dense"].drop_duplicates(["method", "network", "seed"])
         fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.4), sharex=True)
-        colors = _curve_colors(pruned)
+        colors = curve_colors(pruned)
         for ax, (metric, label) in zip(axes, PANELS):
             for curve, g in pruned.groupby("curve"):
                 color = colors[curve]
                 stats = g.groupby("swept", dropna=False).agg(
-                    x=("sparsity", "mean"), xerr=("sparsity", _std), y=(metric, "mean"), yerr=(metric, _std), n=(metric, "size"),
+                    x=("sparsity", "mean"), xerr=("sparsity", std), y=(metric, "mean"), yerr=(metric, std), n=(metric, "size"),
                     default=("default_swept", "first")).reset_index().sort_values("swept")
                 ax.scatter(g["sparsity"], g[metric], color=color, s=10, alpha=0.4, zorder=2)
                 lams = [f"{v:g}" for v in stats["swept"] if not math.isnan(v)]
@@ -168,47 +121,24 @@ def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "las
                 color = method_color(method)
                 mean = g[metric].mean()
                 ax.axhline(mean, color=color, ls=":", lw=1.0, zorder=1)
-                ax.errorbar(0.0, mean, yerr=_std(g[metric]), fmt="s", ms=8, mfc="white", mew=1.6, capsize=3, color=color, zorder=4,
+                ax.errorbar(0.0, mean, yerr=std(g[metric]), fmt="s", ms=8, mfc="white", mew=1.6, capsize=3, color=color, zorder=4,
                             label=f"{method}{f' · {network}' if network else ''} unpruned (its dense stage), n={len(g)}")
             right = max(5.0, float(pruned["sparsity"].max()) * 1.08)
             ax.set_xlim(-0.03 * right, right)
             ax.set_xlabel("sparsity (% of gated weights pruned)")
             ax.set_ylabel(f"test {label}")
         star = (plt.Line2D([], [], ls="", marker="*", ms=13, color="white", mec="black"), "the configs' default λ_sparse")
-        paths += _finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (protocol: {protocol}; "
+        paths += finish(fig, axes[0], f"{dataset}, {pct:g} % bias-conflicting: accuracy vs sparsity (protocol: {protocol}; "
                          f"checkpoint rule: {rule})", out_dir, f"sparsity_{dataset}_c{pct:g}{protocol_suffix(protocol)}", ncol=2,
-                         extra=[star, *_supervision_key(plt, set(group["supervision"]))])
+                         extra=[star, *supervision_key(plt, set(group["supervision"]))])
     return paths
-
-
-def _curve_colors(frame: pd.DataFrame) -> dict[str, str]:
-    """Each curve in its method's colour; a method's further curves (other settings) in lighter shades."""
-    colors: dict[str, str] = {}
-    for method, g in frame.groupby("method"):
-        for index, curve in enumerate(sorted(g["curve"].unique())):
-            colors[curve] = shade(method_color(method), index)
-    return colors
-
-
-def protocol_suffix(label: str) -> str:
-    """File-name suffix of a figure's protocol: none for published, `_matched-cnn` for `matched (cnn)`."""
-    return "" if label == "published" else "_" + label.replace(" (", "-").rstrip(")")
-
-
-def _std(values: pd.Series) -> float:
-    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 RATIO_PANELS = (("unbiased_acc", "unbiased accuracy (%)"), ("conflicting_acc", "conflicting accuracy (%)"))
 
 
-def default_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget, protocol)."""
-    return [rec for rec in records if getattr(default_job(rec["job"]), "id", None) == rec["job"]["id"]]
-
-
 def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
-    from benchmark.report import frame
+    from benchmark.reports.report import frame
 
     df = frame(records, rule) if records else pd.DataFrame()
     if df.empty:
@@ -216,30 +146,19 @@ def ratio_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
     df["variant"] = variant_labels(df)
     df["network"] = [network_label(rec["job"]) for rec in records]
     df["setting"] = (df["method"] + df["network"].map(lambda n: f" · {n}" if n else "") + df["variant"].map(lambda v: f" ({v})" if v else "")
-                     + df["supervision"].map(_supervision_tag))
+                     + df["supervision"].map(supervision_tag))
     return df
 
 
-def _supervision_tag(level: str) -> str:
-    """Legend suffix: nothing for a label-free method, else the group labels it trained with."""
-    return "" if level == "none" else f" [{supervision_label(level)}]"
-
-
-def _supervision_key(plt: Any, levels: set[str]) -> list[tuple[Any, str]]:
-    """Legend entries saying which marker and line style stands for which supervision level."""
-    return [(plt.Line2D([], [], color="black", ls=LINESTYLES.get(lv, "-"), marker=MARKERS.get(lv, "o")), f"supervision: {supervision_label(lv)}")
-            for lv in sorted(levels, key=lambda lv: list(MARKERS).index(lv) if lv in MARKERS else len(MARKERS))]
-
-
 def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
-    from benchmark.report import paper_numbers
+    from benchmark.reports.paper import paper_numbers
 
     df = ratio_frame(records if all_variants else default_setting(records), rule)
     published, _ = paper_numbers()
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     paths: list[Path] = []
     for (dataset, protocol), group in df.groupby(["dataset", "protocol"]):
-        palette = _curve_colors(group.rename(columns={"setting": "curve"}))
+        palette = curve_colors(group.rename(columns={"setting": "curve"}))
         pcts = sorted(group["conflict_pct"].unique())
         fig, axes = plt.subplots(1, len(RATIO_PANELS), figsize=(11, 4.2), sharex=True)
         for ax, (metric, label) in zip(axes, RATIO_PANELS):
@@ -266,8 +185,8 @@ def plot_ratio(records: list[dict[str, Any]], out_dir: Path, rule: str = "last",
             ax.set_xlabel("bias-conflicting training samples (%)")
             ax.set_ylabel(f"test {label}")
         keys = [(plt.Line2D([], [], color="grey", ls="--", marker="o", mfc="white"), "published (mean ± std), hollow")]
-        keys += _supervision_key(plt, set(group["supervision"]))
-        paths += _finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (protocol: {protocol}; mean ± std over seeds; "
+        keys += supervision_key(plt, set(group["supervision"]))
+        paths += finish(fig, axes[0], f"{dataset}: accuracy vs bias-conflicting ratio (protocol: {protocol}; mean ± std over seeds; "
                          f"checkpoint rule: {rule})", out_dir, f"ratio_{dataset}{protocol_suffix(protocol)}", ncol=3, extra=keys)
     return paths
 
@@ -293,7 +212,7 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
     acc = np.array([np.nan if a is None else 100 * a for a in test["group_acc"]]).reshape(rows, cols)
     count = np.array(rec["group_total"]["test"]).reshape(rows, cols)
     aligned = np.array(rec["aligned_groups"], dtype=bool).reshape(rows, cols)
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * cols, 0.9 + 0.55 * rows))
     annot = np.array([["" if np.isnan(a) else f"{a:.0f}" for a in row] for row in acc])
     sns.heatmap(acc, vmin=0, vmax=100, cmap="viridis", annot=annot, fmt="", annot_kws={"size": 8}, ax=ax,
@@ -304,29 +223,23 @@ def plot_groups(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
     ax.set_ylabel("target class")
     j = rec["job"]
     protocol = "" if of_job(j).key is None else f", {of_job(j).label}"
-    ax.set_title(f"{j['method']}{_supervision_tag(of_record(rec))} on {j['dataset']}{protocol}, {float(j['conflict_pct']):g} %, "
+    ax.set_title(f"{j['method']}{supervision_tag(of_record(rec))} on {j['dataset']}{protocol}, {float(j['conflict_pct']):g} %, "
                  f"seed {j['seed']} (rule: {rule})\n"
                  f"unbiased {100 * test['unbiased_acc']:.1f}, worst group {100 * test['worst_group_acc']:.1f}; "
                  "outlined: bias-aligned groups", fontsize=9)
     fig.tight_layout()
-    paths = _save(fig, out_dir, f"groups_{stored_name(j)}")
+    paths = save(fig, out_dir, f"groups_{stored_name(j)}")
     plt.close(fig)
     return paths
 
 
-def _curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
-    from benchmark.curves import plot_curves
-
-    return plot_curves(records, out_dir, rule, all_variants)
-
-
-PLOTS: dict[str, Callable[..., list[Path]]] = {"ratio": plot_ratio, "sparsity": plot_sparsity, "groups": plot_groups, "curves": _curves}
+PLOTS: dict[str, Callable[..., list[Path]]] = {"ratio": plot_ratio, "sparsity": plot_sparsity, "groups": plot_groups, "curves": plot_curves}
 
 
 def main(argv: list[str]) -> int:
-    from benchmark.cli import ArgumentParser
+    from benchmark.arguments import ArgumentParser
     from benchmark.selection import RULES
-    from benchmark.store import Store
+    from benchmark.grid.store import Store
 
     p = ArgumentParser(prog="run_bench.py plot", description="Figures (PNG and PDF) from stored results.")
     p.add_argument("kind", choices=sorted(PLOTS))

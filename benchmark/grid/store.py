@@ -9,7 +9,7 @@ Layout under the results directory:
     shared/<method>_<dataset>_c<pct>_s<seed>_<stage>_<prefix id>.pt
                                 the state at the end of a stage that jobs differing only in later-stage
                                 hyperparameters share (Method.shared_stages); delete it to recompute
-    claims/<job name>.json      who runs the job now, with a heartbeat (benchmark/claims.py)
+    claims/<job name>.json      who runs the job now, with a heartbeat (benchmark/grid/claims.py)
     grids/<hash>.json           the jobs each invocation asked for (what `status` counts as pending)
 A rerun skips every job whose JSON exists; a run killed at any moment loses at most the jobs in
 flight (and those resume from their checkpoints) and never leaves a half-written JSON.
@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
-from benchmark.jobs import Job, stored_name
+from benchmark.grid.jobs import Job, stored_name
 
 # What every stored result and failure must hold (what reports, plots and status read): a file
 # without it is unusable, named in one error line, and moved aside by --repair.
@@ -183,7 +183,7 @@ class Store:
 
     def claims(self) -> list[dict[str, Any]]:
         """Every claim file's content, with the job name it belongs to."""
-        from benchmark.claims import read_claim
+        from benchmark.grid.claims import read_claim
 
         out = []
         for path in sorted((self.root / "claims").glob("*.json")):

@@ -1,9 +1,9 @@
 """Speed of the harness's hot loop against a bare PyTorch loop on the same tensors.
 
-    python run_bench.py perf [--device cpu|cuda] [--quick]            against the official pipelines (benchmark/perf_official.py)
+    python run_bench.py perf [--device cpu|cuda] [--quick]            against the official pipelines (benchmark/perf/official.py)
     python run_bench.py perf --bare [--device cpu|cuda] [--quick] [--steps N]        this file
-    python run_bench.py perf --images [--device cpu|cuda] [--quick] [--sizes 32 224]   (benchmark/perf_images.py)
-    python run_bench.py perf --threads [--quick]      CPU threads alone and under load (benchmark/perf_threads.py)
+    python run_bench.py perf --images [--device cpu|cuda] [--quick] [--sizes 32 224]   (benchmark/perf/images.py)
+    python run_bench.py perf --threads [--quick]      CPU threads alone and under load (benchmark/perf/threads.py)
 
 Both loops train the official Colored MNIST ERM model (LfF's MLP, Adam 1e-3, batch 256) on the
 same uint8 Colored MNIST tensors on the same device, from the same initial weights and for the
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchError
-from benchmark.harness import Harness, RuntimeOptions, resolve_device
+from benchmark.training.harness import Harness, RuntimeOptions, resolve_device
 
 
 def _sync(device: torch.device) -> None:
@@ -73,15 +73,15 @@ def harness_loop(data, device: torch.device, steps: int, state: dict) -> tuple[f
 
 def main(argv: list[str]) -> int:
     if "--threads" in argv:
-        from benchmark.perf_threads import main as threads_main
+        from benchmark.perf.threads import main as threads_main
 
         return threads_main([a for a in argv if a != "--threads"])
     if "--images" in argv:
-        from benchmark.perf_images import main as images_main
+        from benchmark.perf.images import main as images_main
 
         return images_main([a for a in argv if a != "--images"])
     if "--bare" not in argv:
-        from benchmark.perf_official import main as official_main
+        from benchmark.perf.official import main as official_main
 
         return official_main(argv)
     argv = [a for a in argv if a != "--bare"]

@@ -11,24 +11,24 @@ import json
 import math
 from collections import defaultdict
 from functools import lru_cache
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmark.compute import totals as compute_totals
+from benchmark.training.compute import totals as compute_totals
 from benchmark.errors import BenchError
-from benchmark.jobs import canonical, complete_hparams, default_job
+from benchmark.grid.jobs import canonical, complete_hparams, default_job
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
-from benchmark.stats import INTERVAL_NOTE, TEST_NOTE, best_and_ties, decorate, fmt_interval, ranks, t_interval
+from benchmark.reports.paper import paper_numbers
+from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, best_and_ties, fmt_interval, ranks, t_interval
+from benchmark.reports.tables import Table, render
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label, of_record
 
-FORMATS = ("table", "markdown", "csv", "latex")
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -113,28 +113,6 @@ def value_text(method: str, key: str, value: Any) -> str:
     return f"{key}={shown}"
 
 
-def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:
-    """Published numbers of every configs/paper table: {(dataset, method, pct, metric): (mean, std)}, {dataset: source}.
-
-    A cell measured on another dataset than its column's is left out; where two tables give the
-    same cell, the first table by name wins.
-    """
-    from benchmark.paper import available, load_paper
-
-    values: dict[tuple[str, str, float, str], tuple[float, float | None]] = {}
-    sources: dict[str, str] = {}
-    for name in available():
-        table = load_paper(name)
-        for method, cells in table.rows.items():
-            for col, cell in zip(table.columns, cells):
-                key = (col.dataset, method, col.conflict_pct, col.metric)
-                if cell is None or cell.other_dataset or key in values:
-                    continue
-                values[key] = (cell.mean, cell.std)
-                sources.setdefault(col.dataset, f"{table.source} [{name}]")
-    return values, sources
-
-
 COMPUTE_COLUMNS = {"steps": "steps", "forward (M samples)": "forward_samples", "train min": "train_seconds"}
 
 
@@ -149,7 +127,7 @@ def _compute_cell(key: str, value: float) -> str:
 def _compare_rows(rows: list[list[str]], seeds_of: dict[int, dict[str, list[float]]], columns: list[str],
                   numeric: list[dict[str, Any]]) -> tuple[dict[tuple[int, int], set[str]], dict[str, float]]:
     """Within each (dataset, ratio) block: per metric column the best row and the rows not
-    distinguishable from it (benchmark/stats.py), each row's rank by unbiased accuracy (written
+    distinguishable from it (benchmark/reports/stats.py), each row's rank by unbiased accuracy (written
     into its `rank` cell); and each row's average rank over the blocks."""
     marks: dict[tuple[int, int], set[str]] = defaultdict(set)
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -189,16 +167,6 @@ def fmt_mean_std(mean: float, std: float, n: int) -> str:
     if math.isnan(mean):
         return "–"
     return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
-
-
-@dataclass
-class Table:
-    caption: str
-    columns: list[str]
-    rows: list[list[str]]
-    notes: list[str] = field(default_factory=list)
-    numeric: pd.DataFrame = field(default_factory=pd.DataFrame)
-    marks: dict[tuple[int, int], set[str]] = field(default_factory=dict)  # (row, column) -> {"best", "tie", "beyond"}
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
@@ -276,7 +244,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                      + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(), key=lambda kv: (kv[1], kv[0]))))
     if compute:
         notes.append("compute per run, mean over seeds: optimiser steps over all stages; forward samples through the method's "
-                     "networks in millions (benchmark/compute.py; – = stored before it was counted); training minutes "
+                     "networks in millions (benchmark/training/compute.py; – = stored before it was counted); training minutes "
                      "(stages reused from another job count their original time).")
     if "quick" in budgets:
         notes.append("budget quick is a smoke run, not the papers' step counts: do not compare it with the paper column.")
@@ -312,56 +280,6 @@ def render_all(tables: list[Table], fmt: str = "table") -> str:
     return "\n\n".join(render(t, fmt) for t in tables)
 
 
-def _decorated(table: Table, fmt: str) -> list[list[str]]:
-    return [[decorate(c, table.marks.get((i, j), set()), fmt) for j, c in enumerate(r)] for i, r in enumerate(table.rows)]
-
-
-def _text(table: Table, sep: str = "  ") -> str:
-    shown = _decorated(table, "table")
-    widths = [max(len(c), *(len(r[i]) for r in shown)) if shown else len(c) for i, c in enumerate(table.columns)]
-    line = lambda cells: sep.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [table.caption, line(table.columns), line(["-" * w for w in widths])]
-    out += [line(r) for r in _decorated(table, "table")]
-    return "\n".join(out + [f"  {n}" for n in table.notes])
-
-
-def _markdown(table: Table) -> str:
-    out = [f"**{table.caption}**", "", "| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in _decorated(table, "markdown")]
-    return "\n".join(out + [""] + [f"- {n}" for n in table.notes])
-
-
-def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$"), ("Δ", r"$\Delta$")):
-        s = s.replace(a, b)
-    return s
-
-
-def _latex(table: Table) -> str:
-    text_cols = sum(1 for c in table.columns if c in ("dataset", "conflict %", "method", "supervision", "variant"))
-    cols = "l" * text_cols + "r" * (len(table.columns) - text_cols)
-    out = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(table.caption)}}}",
-           rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
-    out += [" & ".join(decorate(_latex_escape(c), table.marks.get((i, j), set()), "latex") for j, c in enumerate(r)) + r" \\"
-            for i, r in enumerate(table.rows)]
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(out)
-
-
-def render(table: Table, fmt: str = "table") -> str:
-    if fmt == "table":
-        return _text(table)
-    if fmt == "markdown":
-        return _markdown(table)
-    if fmt == "latex":
-        return _latex(table)
-    if fmt == "csv":
-        buf = io.StringIO()
-        table.numeric.to_csv(buf, index=False, float_format="%.4f")
-        return buf.getvalue()
-    raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-
-
 def diagnostics_table(records: list[dict[str, Any]]) -> Table:
     """One row per job that stored diagnostics (what DCWP's miner flagged, PruSC's clusters and
     their purity): the scalars of `diagnostics`, flattened without the stage name (lists such as
@@ -393,7 +311,7 @@ def diagnostics_table(records: list[dict[str, Any]]) -> Table:
 
 
 def _read_store(results_dir: str | Path):
-    from benchmark.store import Store
+    from benchmark.grid.store import Store
 
     root = Path(results_dir)
     if not (root / "jobs").is_dir() and not (root / "failed").is_dir():
@@ -414,8 +332,8 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         return render(table, fmt)
     caption = ""
     if tuned:
-        from benchmark.tuning import caption as tuning_caption
-        from benchmark.tuning import checkpoint_rule, tuned_records
+        from benchmark.grid.tuning import caption as tuning_caption
+        from benchmark.grid.tuning import checkpoint_rule, tuned_records
 
         records, chosen = tuned_records(records, tuned)
         if not records:

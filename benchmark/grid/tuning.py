@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.jobs import canonical, complete_hparams
+from benchmark.grid.jobs import canonical, complete_hparams
 from benchmark.protocol import of_job
 from benchmark.selection import require_rule
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.jobs import stored_name
-from benchmark.paper import (Cell, PaperTable, available, caption_text, cell_text, column_marks, load_paper, note_lines, paper_jobs,
+from benchmark.grid.jobs import stored_name
+from benchmark.reports.paper import (Cell, PaperTable, available, caption_text, cell_text, column_marks, load_paper, note_lines, paper_jobs,
                              regenerate)
 from benchmark.protocol import of_job
-from benchmark.report import Table, build_tables, diagnostics_table, hparams_key
-from benchmark.stats import decorate
+from benchmark.reports.report import Table, build_tables, diagnostics_table, hparams_key
+from benchmark.reports.stats import decorate
 from benchmark.supervision import declared, label
 
 STYLE = """
@@ -78,7 +78,7 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[str]:
-    from benchmark.plots import default_setting, plot_groups, plot_ratio, plot_sparsity
+    from benchmark.reports.plots import default_setting, plot_groups, plot_ratio, plot_sparsity
 
     parts = []
     defaults = default_setting(records)
@@ -103,8 +103,8 @@ def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[st
 def html_report(results_dir: str | Path, rule: str | None = None) -> str:
     """The page's HTML (see the module docstring); nothing is written.
     `rule`: the checkpoint rule of every table; None: `last`, and each paper table its own rule."""
-    from benchmark.report import _read_store
-    from benchmark.runner import expected_vs_found
+    from benchmark.reports.report import _read_store
+    from benchmark.grid.runner import expected_vs_found
 
     store = _read_store(results_dir)
     records, failures = store.results(), store.failures()

@@ -81,4 +81,4 @@ def search_space(method: str, cfg: dict[str, Any], section: dict[str, Any] | Non
 def require_space(method: str, space: dict[str, Any]) -> None:
     if not space:
         raise BenchError(f"method {method} declares no search space: add a `search` section to configs/methods/{method}.yaml "
-                         "(see benchmark/search.py), or leave it out of --search")
+                         "(see benchmark/grid/search.py), or leave it out of --search")

@@ -17,18 +17,18 @@ from typing import Any, Callable, Iterable
 import torch
 
 from benchmark import RESULT_FORMAT_VERSION
-from benchmark.backends import BACKENDS, joblib_calls, ray_calls, slurm_calls
-from benchmark.claims import Claim, claim_ttl, is_stale, max_attempts, read_claim, try_claim
+from benchmark.grid.backends import BACKENDS, joblib_calls, ray_calls, slurm_calls
+from benchmark.grid.claims import Claim, claim_ttl, is_stale, max_attempts, read_claim, try_claim
 from benchmark.config import dataset_config
-from benchmark.environment import environment
+from benchmark.training.environment import environment
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
-from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_together, seed_everything
+from benchmark.training.harness import Harness, RuntimeOptions, resolve_device, run_together, seed_everything
 from benchmark.imports import project_packages
-from benchmark.jobs import Job, canonical
+from benchmark.grid.jobs import Job, canonical
 from benchmark.selection import select_all
-from benchmark.store import Store, StoreUnwritable
-from benchmark.threads import available_cores, use_threads
+from benchmark.grid.store import Store, StoreUnwritable
+from benchmark.training.threads import available_cores, use_threads
 
 
 
@@ -71,7 +71,7 @@ def _record(job: Job, result: Any, data: Any, device: torch.device, wall: float,
 def run_job(job: Job, results_dir: str, runtime: dict[str, Any], data_root: str | None = None) -> dict[str, Any]:
     """Run one job to completion (resuming from its checkpoint) and store its result or failure.
 
-    The job is claimed first (benchmark/claims.py): when a live worker holds it, nothing runs and
+    The job is claimed first (benchmark/grid/claims.py): when a live worker holds it, nothing runs and
     the status is `elsewhere`; a dead worker's claim is taken over and the job resumes.
     """
     return run_jobs([job], results_dir, runtime, data_root)[0]
@@ -303,13 +303,13 @@ def _adopt_twins(pending: list[Job], store: Store) -> set[str]:
 def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: str = "serial", n_jobs: int | None = None,
              data_root: str | None = None, progress: bool = True, announce: bool = True, scheduler: str | None = None,
              slurm: dict[str, Any] | None = None, seeds_together: int = 1) -> dict[str, Any]:
-    """Run every job not yet in the store on `backend` (benchmark/backends.py); return counts and failures.
+    """Run every job not yet in the store on `backend` (benchmark/grid/backends.py); return counts and failures.
 
     `seeds_together` > 1 runs up to that many seeds of one setting in one worker process
     (`harness.run_together`), which keeps a GPU busy with small models.
 
     Jobs that another runner holds are left to it; at the end this runner waits for them and
-    takes over any whose worker stopped (claims, benchmark/claims.py), so the grid completes.
+    takes over any whose worker stopped (claims, benchmark/grid/claims.py), so the grid completes.
     """
     if backend not in BACKENDS:
         raise BenchError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from benchmark.claims import is_stale
+from benchmark.grid.claims import is_stale
 from benchmark.errors import BenchError
-from benchmark.jobs import stored_name
-from benchmark.store import Store
+from benchmark.grid.jobs import stored_name
+from benchmark.grid.store import Store
 
 STATES = ("done", "running", "stalled", "failed", "pending")
 

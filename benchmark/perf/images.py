@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark.augment import Augmentation
-from benchmark.feed import DeviceData, EpochSampler
-from benchmark.harness import resolve_device
+from benchmark.training.augment import Augmentation
+from benchmark.training.feed import DeviceData, EpochSampler
+from benchmark.training.harness import resolve_device
 from datasets.images import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD
 
 

@@ -21,7 +21,7 @@ from benchmark.imports import project_packages
 from benchmark.plugins import config_path
 from benchmark.protocol import Protocol, of_job
 from benchmark.protocol import resolve as resolve_protocol
-from benchmark.search import draw_values, require_space
+from benchmark.grid.search import draw_values, require_space
 from benchmark.supervision import declared as supervision_of
 from benchmark.supervision import no_validation_split
 from benchmark.validate import check_options, check_tree, check_seeds, declares, did_you_mean, leaves, option_types, set_checked
@@ -173,7 +173,7 @@ def expand_grid(methods: list[str], datasets: list[str], seeds: list[int], confl
 
     `protocol`/`backbone`: the comparison protocol (benchmark/protocol.py); a matched job's
     hyperparameters name it, so it is part of the job's id. `search` > 0 adds that many random
-    draws of each method's search space (benchmark/search.py) beside its defaults (draw 0).
+    draws of each method's search space (benchmark/grid/search.py) beside its defaults (draw 0).
 
     `pcts_by_dataset` gives some datasets their own conflict ratios (a paper table's columns).
     `only_supported` leaves out the (method, dataset) pairs the method declares no setting for

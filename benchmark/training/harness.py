@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmark.compute import ForwardCounter
+from benchmark.training.compute import ForwardCounter
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.failpoints import failpoint
-from benchmark.feed import DeviceData, EpochSampler, WeightedSampler
-from benchmark.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
+from benchmark.training.feed import DeviceData, EpochSampler, WeightedSampler
+from benchmark.training.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from benchmark.supervision import no_validation_split
 from datasets.base import BiasedData
@@ -56,9 +56,9 @@ class RuntimeOptions:
     stop_after_steps: int | None = None
     max_stage_steps: int | None = None  # caps every loss stage (tests step each stage a few times)
     shared_stage_path: Callable[[str], Path] | None = None  # stage name -> where jobs sharing it keep its end state
-    data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/feed.py)
-    cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/graphs.py); off: never
-    threads: int | None = None  # CPU threads asked for (--threads); None: chosen per job (benchmark/threads.py)
+    data_placement: str = "auto"  # images on the device, or streamed from host memory (benchmark/training/feed.py)
+    cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/training/graphs.py); off: never
+    threads: int | None = None  # CPU threads asked for (--threads); None: chosen per job (benchmark/training/threads.py)
     heartbeat_seconds: float = 0.0  # without a progress bar: a line on stderr this often during a job (0: never)
 
 
@@ -464,7 +464,7 @@ class Harness:
         return step
 
     def _stage_graphs(self, stage: Stage, optimizers: list[torch.optim.Optimizer], step: StepFn) -> StepGraphs | None:
-        """CUDA graphs for a stage that allows them (benchmark/graphs.py), else None."""
+        """CUDA graphs for a stage that allows them (benchmark/training/graphs.py), else None."""
         if stage.graph_key is None or self.rt.cuda_graphs == "off":
             return None
         why_not = graphs_supported(optimizers, self.device, self.scaler.is_enabled())
@@ -517,7 +517,7 @@ class Harness:
                 out = graphs.step(batch) if graphs is not None else None
                 if out is None:
                     out = step_fn(batch)
-            if counter is not None:  # every step of a stage runs the same forwards (benchmark/compute.py)
+            if counter is not None:  # every step of a stage runs the same forwards (benchmark/training/compute.py)
                 counted["per_step"] = (counter.passes, counter.samples)
             for sched in schedulers:
                 sched.step()

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchError
-from benchmark.harness import Harness, RuntimeOptions, resolve_device, run_together
+from benchmark.training.harness import Harness, RuntimeOptions, resolve_device, run_together
 from methods.reweighting import gce_loss
 
 
@@ -176,7 +176,7 @@ def workload_data(name: str):
     datasets_pkg, _ = project_packages()
     if name in ("erm", "lff"):
         return datasets_pkg.load("cmnist", 1.0), "cmnist"
-    from benchmark.augment import Augmentation
+    from benchmark.training.augment import Augmentation
     from datasets.base import BiasedData, DataInfo, Split
     from datasets.images import CIFAR_MEAN, CIFAR_STD
 

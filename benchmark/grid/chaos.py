@@ -2,7 +2,7 @@
 several runners on one directory; every job must end up stored exactly once, equal to an
 uninterrupted run, with nothing left behind.
 
-    python -m benchmark.chaos [--random-kills 16] [--point-kills 2] [--runners 2 3] [--seed 0] [--keep DIR]
+    python -m benchmark.grid.chaos [--random-kills 16] [--point-kills 2] [--runners 2 3] [--seed 0] [--keep DIR]
 
 1. Reference: the grid below, run once without interruption.
 2. Kills: into a directory the same command is started again and again and killed with SIGKILL,
@@ -16,7 +16,7 @@ uninterrupted run, with nothing left behind.
 Checked in every directory: one result per job and no refused second store (`store_refused` in
 the logs), metrics and evaluation curves equal to the reference's, no temp files, claims or
 checkpoints left. Prints one line per kill and a verdict per directory; exit 1 on any failure.
-The grid uses one thread per job, so that results compare bit for bit (benchmark/threads.py).
+The grid uses one thread per job, so that results compare bit for bit (benchmark/training/threads.py).
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 from benchmark.failpoints import POINTS
-from benchmark.store import is_temp
+from benchmark.grid.store import is_temp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (benchmark/grid/chaos.py)
 GRID = ["--methods", "erm", "lff", "--datasets", "synthetic", "--budget", "quick", "--seeds", "0", "1", "2",
         "--set", "steps=150", "--no-progress", "--log-every", "25", "--checkpoint-minutes", "0"]
 # One thread per job; a killed runner's claims expire in 2 s; a job killed again and again is not
@@ -115,7 +115,7 @@ def _close_round(results: Path, reference: dict[str, tuple], number: int) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmark.chaos", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmark.grid.chaos", description=__doc__.split("\n\n")[0])
     p.add_argument("--random-kills", type=int, default=16)
     p.add_argument("--point-kills", type=int, default=2, help="kills at each kill point (its 1st, 2nd, ... hit)")
     p.add_argument("--runners", type=int, nargs="*", default=[2, 3], help="concurrent runners to try (each N on a fresh directory)")

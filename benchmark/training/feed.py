@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmark.augment import center_crop
+from benchmark.training.augment import center_crop
 from benchmark.errors import BenchError
 from datasets.base import BiasedData
 from methods.base import Batch, GroupBatch, GroupSet, TrainSet

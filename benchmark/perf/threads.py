@@ -10,7 +10,7 @@ microseconds, slow down tens of times. This script measures it on the two small-
 thread count alone and beside one competitor: `spin` (one busy Python loop, any CPU-bound
 process) and `train` (a second copy of the same training at the machine's default threads, as
 another run_bench would be). It prints steps/s and the slowdown under load, which is what
-`benchmark.runner.default_threads` is chosen from (see the README's Performance section).
+`benchmark.grid.runner.default_threads` is chosen from (see the README's Performance section).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ SPIN = "while True: pass"
 def steps_per_second(model: str, threads: int, steps: int) -> float:
     """ERM steps/s on Colored MNIST (1 %) with `model` and `threads` intra-op threads, after a warm-up."""
     from benchmark.config import method_hparams
-    from benchmark.harness import Harness, RuntimeOptions
+    from benchmark.training.harness import Harness, RuntimeOptions
     from benchmark.imports import project_packages
 
     torch.set_num_threads(threads)
@@ -58,7 +58,7 @@ def _competitor(kind: str, model: str, steps: int) -> subprocess.Popen:
     if kind == "spin":
         code = SPIN
     else:  # another training run at the default thread count, looping until killed
-        code = (f"from benchmark.perf_threads import steps_per_second\n"
+        code = (f"from benchmark.perf.threads import steps_per_second\n"
                 f"while True: steps_per_second({model!r}, {torch.get_num_threads()}, {steps})")
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

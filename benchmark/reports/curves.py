@@ -2,7 +2,7 @@
 
 One figure per (dataset, conflict ratio, protocol): test unbiased and worst-group accuracy (and the
 validation split's unbiased accuracy where runs have one) against the global optimiser step, one
-colour per method (benchmark/palette.py), one thin line per seed, and a marker where the checkpoint
+colour per method (benchmark/reports/palette.py), one thin line per seed, and a marker where the checkpoint
 rule (`--selection`) picked each run's model. Each method's default setting only, unless
 `--all-variants`.
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.palette import method_color, shade
+from benchmark.reports.figures import default_setting, finish, network_label, protocol_suffix, pyplot, supervision_tag
+from benchmark.reports.palette import method_color, shade
 from benchmark.protocol import of_job
 from benchmark.selection import entry_metrics, require_rule
 
@@ -33,8 +34,7 @@ def _points(rec: dict[str, Any], split: str, metric: str) -> tuple[list[int], li
 
 
 def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
-    from benchmark.plots import _finish, _pyplot, _supervision_tag, default_setting, network_label, protocol_suffix
-    from benchmark.report import frame, variant_labels
+    from benchmark.reports.report import frame, variant_labels
 
     chosen = records if all_variants else default_setting(records)
     chosen = [r for r in chosen if r.get("curve")]
@@ -42,7 +42,7 @@ def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
         raise BenchError("no stored run has an evaluation curve here (after the filters): run a grid into this directory first")
     df = frame(chosen, "last")
     df["variant"] = variant_labels(df)
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     paths: list[Path] = []
     groups: dict[tuple, list[tuple[dict[str, Any], str]]] = {}
     for rec, variant in zip(chosen, df["variant"]):
@@ -55,7 +55,7 @@ def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
         for rec, variant in members:
             job = rec["job"]
             name = network_label(job)
-            label = job["method"] + (f" · {name}" if name else "") + (f" ({variant})" if variant else "") + _supervision_tag(rec.get("supervision", "none"))
+            label = job["method"] + (f" · {name}" if name else "") + (f" ({variant})" if variant else "") + supervision_tag(rec.get("supervision", "none"))
             settings.setdefault(label, []).append(rec)
         shades: dict[str, int] = {}
         for ax, (split, metric, title) in zip(axes[0], panels):
@@ -78,6 +78,6 @@ def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
             ax.set_xlabel("optimiser step (all stages)")
             ax.set_ylabel(title)
         marker = (plt.Line2D([], [], ls="", marker="D", color="white", mec="black"), f"checkpoint picked by rule {rule}")
-        paths += _finish(fig, axes[0][0], f"{dataset}, {pct:g} % bias-conflicting: accuracy during training (protocol: {protocol})",
+        paths += finish(fig, axes[0][0], f"{dataset}, {pct:g} % bias-conflicting: accuracy during training (protocol: {protocol})",
                          out_dir, f"curves_{dataset}_c{pct:g}{protocol_suffix(protocol)}", ncol=3, extra=[marker])
     return paths

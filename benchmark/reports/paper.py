@@ -30,12 +30,13 @@ import pandas as pd
 
 from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml, supports
 from benchmark.errors import BenchError
-from benchmark.jobs import Job, canonical, check_conflict_pct, expand_grid
+from benchmark.grid.jobs import Job, canonical, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
-from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
 from benchmark.protocol import Protocol
-from benchmark.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, decorate, fmt_interval, t_interval
 from benchmark.protocol import caption as protocol_caption
+from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, decorate, fmt_interval, t_interval
+from benchmark.reports.tables import Table, render
+from benchmark.selection import RULE_CAPTIONS, RULES, require_rule
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label
 
@@ -72,7 +73,7 @@ class PaperTable:
     row_sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     protocols: list[Protocol] = field(default_factory=lambda: [Protocol()])  # of our runs (the paper's: its own networks)
-    tuned: str = ""  # how our settings were selected across a search (benchmark/tuning.py), if they were
+    tuned: str = ""  # how our settings were selected across a search (benchmark/grid/tuning.py), if they were
 
 
 def available() -> list[str]:
@@ -265,7 +266,7 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
 
 def column_marks(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> tuple[dict[tuple[str, int], set[str]], dict[str, float]]:
     """Per column the best method and those not distinguishable from it, the beyond-spread cells,
-    and each method's average rank over the columns (benchmark/stats.py)."""
+    and each method's average rank over the columns (benchmark/reports/stats.py)."""
     marks: dict[tuple[str, int], set[str]] = {key: set() for key in cells}
     means = []
     for j in range(len(table.columns)):
@@ -326,8 +327,6 @@ def render_paper(table: PaperTable, cells: dict[tuple[str, int], Cell], fmt: str
         return "\n".join(out + [""] + [f"- {n}" for n in notes])
     if fmt != "table":
         raise BenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}, html (report only)")
-    from benchmark.report import Table, render
-
     return render(Table(caption, header, grid, notes), "table")
 
 
@@ -382,8 +381,8 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
                      protocol: str = "published", backbone: str | None = None, tuned: str | None = None) -> str:
     """Load table `name`, match the stored results of its grid under `results_dir`, render it.
     `tuned`: each cell's setting picked by that tuning rule among every setting stored for it."""
-    from benchmark.runner import expected_vs_found
-    from benchmark.store import Store
+    from benchmark.grid.runner import expected_vs_found
+    from benchmark.grid.store import Store
 
     table = load_paper(name)
     if seeds:
@@ -395,7 +394,7 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
     records = {r["job"]["id"]: r for r in store.results()} if store else {}
     status = expected_vs_found(jobs, store) if store else {}
     if tuned:
-        from benchmark.tuning import caption, cell_of, checkpoint_rule, tuned_records
+        from benchmark.grid.tuning import caption, cell_of, checkpoint_rule, tuned_records
 
         cells = {cell_of(job.describe()) for job in jobs}
         kept, chosen = tuned_records([r for r in records.values() if cell_of(r["job"]) in cells], tuned)
@@ -404,3 +403,23 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         records, status = {job.id: r for job, r in zip(jobs, kept)}, {}
         rule, table.tuned = checkpoint_rule(tuned), caption(tuned, chosen) if chosen else f"tuned: rule {tuned}, nothing stored to score"
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)
+
+
+def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:
+    """Published numbers of every configs/paper table: {(dataset, method, pct, metric): (mean, std)}, {dataset: source}.
+
+    A cell measured on another dataset than its column's is left out; where two tables give the
+    same cell, the first table by name wins.
+    """
+    values: dict[tuple[str, str, float, str], tuple[float, float | None]] = {}
+    sources: dict[str, str] = {}
+    for name in available():
+        table = load_paper(name)
+        for method, cells in table.rows.items():
+            for col, cell in zip(table.columns, cells):
+                key = (col.dataset, method, col.conflict_pct, col.metric)
+                if cell is None or cell.other_dataset or key in values:
+                    continue
+                values[key] = (cell.mean, cell.std)
+                sources.setdefault(col.dataset, f"{table.source} [{name}]")
+    return values, sources

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.jobs import stored_name
+from benchmark.grid.jobs import stored_name
 from benchmark.metrics import METRIC_NAMES
 from benchmark.selection import entry_metrics
 

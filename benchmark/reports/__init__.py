@@ -1,0 +1,1 @@
+"""Reports: tables, paper tables, the HTML page, figures, statistics, TensorBoard export."""
