@@ -31,7 +31,8 @@ from benchmark.selection import require_rule
 from benchmark.supervision import of_record
 
 
-def _names(requested: Iterable[str] | str, registered: dict[str, Any], kind: str) -> list[str]:
+def resolve_names(requested: Iterable[str] | str, registered: dict[str, Any], kind: str) -> list[str]:
+    """Validate names; `all` means every registered one except test fixtures."""
     requested = [requested] if isinstance(requested, str) else list(requested)
     if requested == ["all"]:
         return sorted(n for n, entry in registered.items() if not getattr(entry, "fixture", False))
@@ -53,8 +54,8 @@ def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str 
 
     datasets_pkg, methods_pkg = project_packages()
     every = methods == "all" or list(methods) == ["all"]
-    method_names = _names(methods, methods_pkg.METHODS, "method")
-    dataset_names = _names(datasets, datasets_pkg.DATASETS, "dataset")
+    method_names = resolve_names(methods, methods_pkg.METHODS, "method")
+    dataset_names = resolve_names(datasets, datasets_pkg.DATASETS, "dataset")
     if config:
         from benchmark.validate import check_config_file
 

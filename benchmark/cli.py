@@ -135,16 +135,6 @@ def list_registry() -> str:
     return "\n".join(lines)
 
 
-def _resolve_names(requested: list[str], registered: dict[str, Any], kind: str) -> list[str]:
-    """Validate names; `all` means every registered one except test fixtures."""
-    if requested == ["all"]:
-        return sorted(n for n, entry in registered.items() if not getattr(entry, "fixture", False))
-    unknown = [n for n in requested if n not in registered]
-    if unknown:
-        raise BenchError(f"unknown {kind} {unknown[0]!r}; registered {kind}s: {', '.join(sorted(registered))}")
-    return list(dict.fromkeys(requested))
-
-
 def _note_unsupported(methods: list[str], datasets: list[str]) -> None:
     """`--methods all`: say which methods sit out which datasets (they declare no setting for them)."""
     from benchmark.config import supported_datasets
@@ -246,8 +236,8 @@ def cmd_run(argv: list[str]) -> int:
         jobs = paper_jobs(table, seeds, budget, parse_sets(args.sets), user, args.protocol, args.backbone, args.search or 0)
     else:
         datasets_pkg, methods_pkg = project_packages()
-        methods = _resolve_names(args.methods, methods_pkg.METHODS, "method")
-        dataset_names = _resolve_names(args.datasets, datasets_pkg.DATASETS, "dataset")
+        methods = api.resolve_names(args.methods, methods_pkg.METHODS, "method")
+        dataset_names = api.resolve_names(args.datasets, datasets_pkg.DATASETS, "dataset")
         every_method = args.methods == ["all"]
         if every_method:
             _note_unsupported(methods, dataset_names)

@@ -1,4 +1,5 @@
 """Methods and datasets from another installed package (entry points), and what a broken plugin prints."""
+import shutil
 import subprocess
 import sys
 
@@ -8,8 +9,11 @@ from tests.helpers import ROOT, cli
 
 
 def _install_example(target):
-    """pip-install examples/plugin into `target` (no dependencies, offline); skip if this Python cannot build it."""
-    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(ROOT / "examples" / "plugin")]
+    """pip-install a copy of examples/plugin into `target` (no dependencies, offline; the copy keeps the
+    build's files out of the repository); skip if this Python cannot build it."""
+    source = target.parent / "plugin-source"
+    shutil.copytree(ROOT / "examples" / "plugin", source)
+    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(source)]
     for extra in (["--no-build-isolation"], []):
         done = subprocess.run(base + extra, capture_output=True, text=True, timeout=300)
         if done.returncode == 0:

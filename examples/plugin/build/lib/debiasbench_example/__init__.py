@@ -1,1 +1,0 @@
-"""An example DebiasBench plugin: a method and a dataset that live outside the DebiasBench repository."""
