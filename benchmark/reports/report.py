@@ -155,7 +155,8 @@ def _compare_rows(rows: list[list[str]], seeds_of: dict[int, dict[str, list[floa
     for block in per_block:
         for name, rank in block.items():
             collected[name].append(rank)
-    return dict(marks), {k: sum(v) / len(v) for k, v in collected.items() if len(v) == len(per_block)}
+    averages = {k: sum(v) / len(v) for k, v in collected.items() if len(v) == len(per_block)}
+    return dict(marks), averages if len(averages) > 1 else {}  # one row in every block: nothing to rank
 
 
 def _row_name(row: list[str], columns: list[str]) -> str:
