@@ -119,3 +119,14 @@ def test_data_root_is_searched_first_and_corrupt_files_are_named(tmp_path):
     # a file missing from the data root falls back to the shipped copy
     images, labels = load_mnist(train=False, root=tmp_path)
     assert images.shape == (10000, 28, 28) and len(labels) == 10000
+
+
+def test_valid_bias_train_holds_out_a_split_biased_like_training():
+    biased = datasets.load("cmnist", 1.0, valid_fraction=0.1, valid_bias="train")
+    even = datasets.load("cmnist", 1.0, valid_fraction=0.1)
+    share = lambda split: float((split.y != split.bias).float().mean())  # noqa: E731
+    assert len(biased.splits["valid"].y) == 6000 and abs(share(biased.splits["valid"]) - 0.01) < 0.002
+    assert abs(share(even.splits["valid"]) - 0.9) < 0.01
+    assert torch.equal(biased.splits["train"].x, even.splits["train"].x)  # the training split is the same either way
+    with pytest.raises(BenchError, match="valid_bias must be one of even, train"):
+        datasets.load("cmnist", 1.0, valid_fraction=0.1, valid_bias="skewed")
