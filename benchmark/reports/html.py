@@ -29,11 +29,13 @@ from benchmark.reports.stats import decorate
 from benchmark.supervision import declared, label
 
 STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1280px;padding:0 1rem;color:#1f2328;line-height:1.45}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:min(96vw,1800px);padding:0 1rem;color:#1f2328;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
 h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
-.scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.82rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
-th,td{padding:.28rem .6rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.78rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
+th,td{padding:.25rem .35rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+td.wrap{white-space:normal;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;min-width:7rem;max-width:10rem}
+th{white-space:normal}
 th{background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafbfc}
 td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
@@ -43,8 +45,10 @@ figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
 
 
 def _table_html(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{decorate(html.escape(c), table.marks.get((i, j), set()), 'html')}</td>"
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>').replace('.', '.<wbr>')}</th>" for c in table.columns)  # long keys may break
+    wrap = {j for j, name in enumerate(table.columns) if name in ("variant", "paper unbiased (Δ)")}  # long text: wrapped
+    cell_open = {True: '<td class="wrap">', False: "<td>"}
+    body = "".join("<tr>" + "".join(cell_open[j in wrap] + decorate(html.escape(c), table.marks.get((i, j), set()), "html") + "</td>"
                                     for j, c in enumerate(row)) + "</tr>" for i, row in enumerate(table.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f'<div class="scroll"><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
@@ -60,8 +64,8 @@ def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str
         tds = [f"<td>{html.escape(method)}</td><td>{html.escape(label(declared(method)))}</td>"]
         for j in range(len(table.columns)):
             ours, paper = cell_text(cells[(method, j)])
-            extra = f' <span class="paper">({html.escape(paper)})</span>' if paper else ""
-            tds.append(f"<td>{decorate(html.escape(ours), marks[(method, j)], 'html')}{extra}</td>")
+            extra = f'<br><span class="paper">({html.escape(paper)})</span>' if paper else ""  # two lines: narrower columns
+            tds.append(f'<td class="cell">{decorate(html.escape(ours), marks[(method, j)], "html")}{extra}</td>')
         tds.append(f"<td>{average[method]:.2f}</td>" if method in average else "<td>–</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     notes = note_lines(table, cells, "‡")
