@@ -1,4 +1,5 @@
 """Methods and datasets from another installed package (entry points), and what a broken plugin prints."""
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,15 @@ def test_the_example_plugin_registers_its_method_and_dataset_and_runs(tmp_path):
     assert run.returncode == 0, run.stderr
     assert [line.split()[2] for line in run.stdout.splitlines() if line.startswith("stripes ")] == ["erm", "focal"]
     assert "focal" not in cli("--list").stdout  # not installed: not there
+    script = ("from benchmark import api\n"
+              "jobs = api.grid(['focal'], ['stripes'], seeds=[1], conflict_pcts=[2], budget='quick', sets={'focal.gamma': [0.5, 2.0]})\n"
+              f"api.run(jobs, {str(tmp_path / 'r')!r}, device='cpu')\n"
+              f"df = api.load({str(tmp_path / 'r')!r}).frame()\n"
+              "print(sorted(df[df.method == 'focal']['hp.gamma'].tolist()))\n")
+    through_api = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"})
+    assert through_api.returncode == 0, through_api.stderr
+    assert through_api.stdout.strip() == "[0.5, 2.0, 2.0]"  # seed 0 from the CLI run, seeds 1 of both settings from the API
 
 
 def _fake_distribution(site, module_source=None):
