@@ -19,18 +19,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import canonical, complete_hparams
 from benchmark.protocol import of_job
-from benchmark.selection import require_rule
+from benchmark.selection import CRITERIA, require_rule
 
-TUNING_RULES: dict[str, tuple[str, str, str]] = {  # rule: (checkpoint rule, split, metric)
-    "val-accuracy": ("best-valid-accuracy", "valid", "overall_acc"),
-    "val-worst-group": ("best-valid-worst-group", "valid", "worst_group_acc"),
-    "val-unbiased": ("best-valid-unbiased", "valid", "unbiased_acc"),
-    "oracle-test": ("oracle-test", "test", "unbiased_acc"),
+TUNING_RULES: dict[str, str] = {  # rule: the checkpoint rule whose (split, metric) it also scores settings by
+    "val-accuracy": "best-valid-accuracy",
+    "val-worst-group": "best-valid-worst-group",
+    "val-unbiased": "best-valid-unbiased",
+    "oracle-test": "oracle-test",
 }
 LABELS_READ = {
     "val-accuracy": "no group labels",
@@ -47,7 +47,7 @@ def check_tuning_rule(rule: str) -> None:
 
 def checkpoint_rule(rule: str) -> str:
     check_tuning_rule(rule)
-    return TUNING_RULES[rule][0]
+    return TUNING_RULES[rule]
 
 
 def cell_of(job: dict[str, Any]) -> tuple[str, float, str, str, str]:
@@ -70,7 +70,8 @@ class Choice:
 
 
 def score(record: dict[str, Any], rule: str) -> float | None:
-    checkpoint, split, metric = TUNING_RULES[rule]
+    checkpoint = TUNING_RULES[rule]
+    split, metric = CRITERIA[checkpoint]
     try:
         value = require_rule(record, checkpoint)[split][metric]
     except BenchError:
@@ -112,6 +113,26 @@ def tuned_records(records: list[dict[str, Any]], rule: str) -> tuple[list[dict[s
 def caption(rule: str, chosen: dict[tuple, Choice]) -> str:
     counts = sorted({c.settings for c in chosen.values()})
     span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    return (f"tuned: per cell the setting of {span} stored ones with the best mean {TUNING_RULES[rule][1]} "
-            f"{TUNING_RULES[rule][2].replace('_acc', '').replace('_', '-')} accuracy over the search seeds "
+    split, metric = CRITERIA[TUNING_RULES[rule]]
+    return (f"tuned: per cell the setting of {span} stored ones with the best mean {split} "
+            f"{metric.replace('_acc', '').replace('_', '-')} accuracy over the search seeds "
             f"(rule: {rule}; reads {LABELS_READ[rule]})")
+
+
+def run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
+    """`--tuned`: every setting of `jobs` on their first seed, then each cell's chosen setting on every
+    seed; `run(jobs)` runs some jobs into `store` and returns their summary. Returns the summary of
+    both, the final jobs and the choices."""
+    first = jobs[0].seed if jobs else 0
+    search = [j for j in jobs if j.seed == first]
+    searched = run(search)
+    ids = {j.id for j in search}
+    chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
+    final = [j for j in jobs if (c := chosen.get(cell_of(j.describe()))) is not None and setting_of(j.describe()) == c.setting]
+    final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells whose search failed: their gaps show
+    ran = run(final)
+    total = len({j.id for j in search} | {j.id for j in final})
+    summary = {"total": total, "done": searched["done"] + ran["done"], "elsewhere": searched["elsewhere"] + ran["elsewhere"],
+               "failed": searched["failed"] + [f for f in ran["failed"] if f[0].id not in ids]}
+    summary["skipped"] = total - summary["done"] - summary["elsewhere"] - len(summary["failed"])
+    return summary, final, chosen

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from benchmark.errors import BenchError
-from benchmark.reports.figures import default_setting, finish, network_label, protocol_suffix, pyplot, supervision_tag
-from benchmark.reports.palette import method_color, shade
+from benchmark.reports.figures import curve_colors, default_setting, finish, network_label, protocol_suffix, pyplot, supervision_tag
 from benchmark.protocol import of_job
 from benchmark.selection import entry_metrics, require_rule
 
@@ -21,16 +22,17 @@ PANELS = (("test", "unbiased_acc", "test unbiased accuracy (%)"), ("test", "wors
           ("valid", "unbiased_acc", "validation unbiased accuracy (%)"))
 
 
-def _points(rec: dict[str, Any], split: str, metric: str) -> tuple[list[int], list[float]]:
-    xs, ys = [], []
+def _series(rec: dict[str, Any]) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+    """Every panel's (global steps, values in %) of one run, from one pass over its curve."""
+    out: dict[tuple[str, str], tuple[list[int], list[float]]] = {(split, metric): ([], []) for split, metric, _ in PANELS}
     for entry in rec.get("curve", []):
-        if split not in entry:
-            continue
-        value = entry_metrics(entry, rec["group_total"], rec["aligned_groups"])[split][metric]
-        if value is not None:
-            xs.append(int(entry.get("global_step", entry["step"])))
-            ys.append(100 * value)
-    return xs, ys
+        metrics = entry_metrics(entry, rec["group_total"], rec["aligned_groups"])
+        for (split, metric), (xs, ys) in out.items():
+            value = metrics.get(split, {}).get(metric)
+            if value is not None:
+                xs.append(int(entry.get("global_step", entry["step"])))
+                ys.append(100 * value)
+    return out
 
 
 def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
@@ -49,7 +51,8 @@ def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
         job = rec["job"]
         groups.setdefault((job["dataset"], float(job["conflict_pct"]), of_job(job).label), []).append((rec, variant))
     for (dataset, pct, protocol), members in sorted(groups.items()):
-        panels = [p for p in PANELS if any(_points(rec, p[0], p[1])[0] for rec, _ in members)]
+        series = {id(rec): _series(rec) for rec, _ in members}
+        panels = [p for p in PANELS if any(series[id(rec)][p[:2]][0] for rec, _ in members)]
         fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
         settings: dict[str, list[dict[str, Any]]] = {}
         for rec, variant in members:
@@ -57,14 +60,12 @@ def plot_curves(records: list[dict[str, Any]], out_dir: Path, rule: str = "last"
             name = network_label(job)
             label = job["method"] + (f" · {name}" if name else "") + (f" ({variant})" if variant else "") + supervision_tag(rec.get("supervision", "none"))
             settings.setdefault(label, []).append(rec)
-        shades: dict[str, int] = {}
+        colors = curve_colors(pd.DataFrame([{"method": recs[0]["job"]["method"], "curve": label} for label, recs in settings.items()]))
         for ax, (split, metric, title) in zip(axes[0], panels):
             for label, recs in sorted(settings.items()):
-                method = recs[0]["job"]["method"]
-                index = shades.setdefault(label, sum(1 for other in shades if other.split()[0] == method))
-                color = shade(method_color(method), index)
+                color = colors[label]
                 for i, rec in enumerate(sorted(recs, key=lambda r: r["job"]["seed"])):
-                    xs, ys = _points(rec, split, metric)
+                    xs, ys = series[id(rec)][(split, metric)]
                     ax.plot(xs, ys, color=color, lw=0.9, alpha=0.75, label=f"{label} (n={len(recs)} seeds)" if i == 0 else None)
                     try:
                         picked = require_rule(rec, rule)

@@ -24,7 +24,7 @@ from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.reports.paper import paper_numbers
-from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, best_and_ties, fmt_interval, ranks, t_interval
+from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, fmt_interval, ranks, t_interval
 from benchmark.reports.tables import Table, render
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label, of_record
@@ -148,26 +148,17 @@ def _compare_rows(rows: list[list[str]], seeds_of: dict[int, dict[str, list[floa
         for i, rank in order.items():
             rows[i][rank_col] = f"{rank:g}"
             numeric[i]["rank"] = rank
-        per_block.append({_row_name(rows[i], columns): order[i] for i in order})
+        per_block.append({_row_name(rows[i], columns): means[i] for i in order})  # the means ranked above
     if len(per_block) < 2:
         return dict(marks), {}  # one block: its rank column says it all
-    collected: dict[str, list[float]] = defaultdict(list)
-    for block in per_block:
-        for name, rank in block.items():
-            collected[name].append(rank)
-    averages = {k: sum(v) / len(v) for k, v in collected.items() if len(v) == len(per_block)}
+    in_every = set.intersection(*(set(block) for block in per_block))
+    averages = {k: v for k, v in average_ranks(per_block).items() if k in in_every}
     return dict(marks), averages if len(averages) > 1 else {}  # one row in every block: nothing to rank
 
 
 def _row_name(row: list[str], columns: list[str]) -> str:
     variant = row[columns.index("variant")] if "variant" in columns else ""
     return row[2] + (f" ({variant})" if variant else "")
-
-
-def fmt_mean_std(mean: float, std: float, n: int) -> str:
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
