@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmark.arguments import ArgumentParser
 from benchmark.errors import BenchError
@@ -179,25 +179,6 @@ def _trial_seeds(args: argparse.Namespace, argv: list[str]) -> list[int]:
     return list(range(args.trials))
 
 
-def _run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
-    """--tuned: every setting on the first seed, then each cell's chosen setting on every seed."""
-    from benchmark.grid.tuning import cell_of, choose, setting_of
-
-    first = jobs[0].seed if jobs else 0
-    search = [j for j in jobs if j.seed == first]
-    searched = run(search)
-    ids = {j.id for j in search}
-    chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
-    final = [j for j in jobs if (c := chosen.get(cell_of(j.describe()))) is not None and setting_of(j.describe()) == c.setting]
-    final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells whose search failed: their gaps show
-    ran = run(final)
-    total = len({j.id for j in search} | {j.id for j in final})
-    summary = {"total": total, "done": searched["done"] + ran["done"], "elsewhere": searched["elsewhere"] + ran["elsewhere"],
-               "failed": searched["failed"] + [f for f in ran["failed"] if f[0].id not in ids]}
-    summary["skipped"] = total - summary["done"] - summary["elsewhere"] - len(summary["failed"])
-    return summary, final, chosen
-
-
 def cmd_run(argv: list[str]) -> int:
     from benchmark.config import load_yaml, parse_sets
     from benchmark.imports import project_packages
@@ -273,9 +254,9 @@ def cmd_run(argv: list[str]) -> int:
     tuned = ""
     if args.tuned:
         from benchmark.grid.tuning import caption as tuning_caption
-        from benchmark.grid.tuning import checkpoint_rule
+        from benchmark.grid.tuning import checkpoint_rule, run_tuned
 
-        summary, jobs, chosen = _run_tuned(jobs, args.tuned, run, store)
+        summary, jobs, chosen = run_tuned(jobs, args.tuned, run, store)
         tuned = tuning_caption(args.tuned, chosen) if chosen else f"tuned: rule {args.tuned}, no cell could be scored"
         args.selection = rule = checkpoint_rule(args.tuned)
     else:
