@@ -103,6 +103,7 @@ def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "aut
 
 
 def load(results_dir: str | Path) -> "Results":
+    """The results stored under `results_dir`, read once; an unusable stored file is one `BenchError` naming it."""
     return Results(results_dir)
 
 
@@ -148,17 +149,22 @@ class Results:
 
     def table(self, selection: str = "last", split: str = "test", fmt: str = "table", compute: bool = False,
               tuned: str | None = None) -> str:
+        """The table the command line prints (`fmt`: table, markdown, csv, latex, html); `compute` adds steps and
+        minutes, `tuned` a selection rule across search draws (`val-accuracy`, ...) instead of the defaults."""
         from benchmark.reports.report import report_dir
 
         return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned)
 
     def paper(self, name: str, fmt: str = "table", selection: str | None = None, protocol: str = "published",
               backbone: str | None = None, tuned: str | None = None) -> str:
+        """The published table `name` (configs/paper/<name>.yaml) from the stored runs, ours beside the paper's."""
         from benchmark.reports.paper import paper_table_text
 
         return paper_table_text(name, self.root, fmt, selection, protocol=protocol, backbone=backbone, tuned=tuned)
 
     def plot(self, kind: str, out_dir: str | Path | None = None, selection: str = "last", **options: Any) -> list[Path]:
+        """Draw figure `kind` (ratio, sparsity, groups, curves) as PNG and PDF; returns the paths written.
+        `options`: `all_variants=True` (ratio, curves: every setting, not only the defaults), `job=NAME` (groups)."""
         from benchmark.reports.plots import PLOTS
 
         if kind not in PLOTS:

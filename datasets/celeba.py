@@ -75,7 +75,7 @@ def load_celeba(root: Path | None, conflict_pct: float, folder: str = "celeba", 
     base = data_root(root)
     if base is None:
         raise BenchError(f"celeba needs the CelebA images: put torchvision's CelebA folder at <data root>/{folder} "
-                         "and pass --data-root (see README 'Data')")
+                         "and pass --data-root (see docs/datasets.md)")
     directory = inside(base, folder, "celeba.folder")
     if metadata:
         csv = inside(directory, metadata, "celeba.metadata")

@@ -48,7 +48,7 @@ def disent_split_paths(folder: Path, conflict_pct: float, dataset: str) -> dict[
     if missing:
         raise BenchError(
             f"{dataset} needs the DisEnt authors' download: {missing[0]} does not exist; unpack it so that "
-            f"<data root>/{folder.name}/{pct_folder(conflict_pct)}/align exists and pass --data-root (see README 'Data')"
+            f"<data root>/{folder.name}/{pct_folder(conflict_pct)}/align exists and pass --data-root (see docs/datasets.md)"
         )
     valid = next((d for d in (pct_dir / "valid", folder / "valid") if d.is_dir()), None)
     parts = {
@@ -85,7 +85,7 @@ def load_release(dataset: str, root: Path | None, conflict_pct: float, folder: s
     if base is None:
         raise BenchError(
             f"{dataset} needs the DisEnt authors' download: unpack it so that <data root>/{folder}/{pct_folder(packaged[0])}/align "
-            "exists, then pass --data-root <data root> or set DEBIASBENCH_DATA (see README 'Data')"
+            "exists, then pass --data-root <data root> or set DEBIASBENCH_DATA (see docs/datasets.md)"
         )
     directory = inside(base, folder, f"{dataset}.folder")
     return read_disent_layout(directory, conflict_pct, side, dataset), directory

@@ -56,7 +56,7 @@ def load_isic(root: Path | None, conflict_pct: float, folder: str = "isic", meta
               side: int = 256, input_size: int = 224) -> BiasedData:
     """ISIC: benign vs malignant with coloured patches (PruSC's metadata layout)."""
     hint = (f"put the ISIC images and PruSC's metadata CSV ({metadata}: isic_id, split, benign_malignant, patches) "
-            f"in <data root>/{folder} and pass --data-root (see README 'Data')")
+            f"in <data root>/{folder} and pass --data-root (see docs/datasets.md)")
     directory, csv, table = release_table(root, "isic", folder, metadata, ["isic_id", "split", "benign_malignant", "patches"], hint)
     target = binary(table["benign_malignant"], csv, "benign_malignant", {"benign": 0, "malignant": 1})
     splits = metadata_splits(table, csv, "isic", lambda row: _image(directory, str(row["isic_id"]), csv), target,

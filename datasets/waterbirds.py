@@ -42,7 +42,7 @@ def load_waterbirds(root: Path | None, conflict_pct: float, folder: str = "water
                     side: int = 256, input_size: int = 224) -> BiasedData:
     """Waterbirds: bird type vs background (Sagawa et al.; metadata.csv release)."""
     hint = ("download the Waterbirds release (waterbird_complete95_forest2water2), unpack it as "
-            f"<data root>/{folder} with its metadata.csv, and pass --data-root (see README 'Data')")
+            f"<data root>/{folder} with its metadata.csv, and pass --data-root (see docs/datasets.md)")
     directory, csv, table = release_table(root, "waterbirds", folder, metadata, ["img_filename", "y", "split", "place"], hint)
     splits = metadata_splits(table, csv, "waterbirds", lambda row: inside(directory, str(row["img_filename"]), f"{csv}: img_filename"),
                              binary(table["y"], csv, "y"), binary(table["place"], csv, "place"), "split", side, "short_side")

@@ -24,7 +24,7 @@ class PruSC(Method):
     """Out of Spuriousity (Le, Schlötterer, Seifert; TMLR 2025). Code: https://github.com/aix-group/prusc
 
     The official code does not run (spec dcwp-prusc.md B.1); this is the reconstruction of the
-    intended algorithm, with each open point decided as the README's "PruSC reconstruction" says:
+    intended algorithm, with each open point decided as docs/methods.md, "PruSC reconstruction", says:
     1. `erm`: the network trains as plain ERM (the suite's ERM recipe for the dataset).
     2. `cluster`: cosine k-means (K = `clusters`) on the training split's penultimate ERM
        features of the final ERM network (the code's choice); the spurious attribute tends to

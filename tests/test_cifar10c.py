@@ -5,7 +5,7 @@ saturate, contrast, fog, frost, pixelate, JPEG) the test checks that form; for t
 (snow, spatter, elastic) it checks what the parameters bound. Against LfF's own functions, with
 the same seeds, our images were equal on all ten (spatter and elastic: 1/255 on at most 0.002 % of
 pixels; snow with ImageMagick's blur replaced by ours); that check needs LfF's code, OpenCV and
-scikit-image, so its numbers are in the README, not here.
+scikit-image, so its numbers are in docs/datasets.md, not here.
 """
 import io
 

@@ -6,7 +6,7 @@ tinted background the colour is as easy for the shallow expert and the premise d
 The final comparison with ERM runs on the shipped MNIST at 1 % (3,000 + 3,000 steps, CPU): on the
 fixture, plain ERM already learns the shapes from a few dozen conflicting images (about 70 %
 conflicting accuracy at 1 %), so the shallow teacher cannot add anything there (measured: below
-ERM with and without the product of experts, README "DeNetDM").
+ERM with and without the product of experts, docs/methods.md, "DeNetDM").
 """
 import pytest
 import torch

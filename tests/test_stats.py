@@ -20,6 +20,7 @@ def test_welch_test_and_the_rows_tied_with_the_best():
     assert best == "d" and ties == set()  # a single seed has the highest mean: best, and nothing can be tested against it
     best, ties = best_and_ties({"a": [90, 91, 92], "b": [89.5, 91, 92.5], "c": [80, 81, 82]})
     assert best == "a" and ties == {"b"}
+    assert best_and_ties({"a": [90, 91, 92], "b": []}) == (None, set())  # a lone row with results is best of nothing
 
 
 def test_ranks_share_ties_and_average_over_the_columns_a_row_has():

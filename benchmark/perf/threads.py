@@ -10,7 +10,7 @@ microseconds, slow down tens of times. This script measures it on the two small-
 thread count alone and beside one competitor: `spin` (one busy Python loop, any CPU-bound
 process) and `train` (a second copy of the same training at the machine's default threads, as
 another run_bench would be). It prints steps/s and the slowdown under load, which is what
-`benchmark.grid.runner.default_threads` is chosen from (see the README's Performance section).
+`benchmark.grid.runner.default_threads` is chosen from (see docs/performance.md, "CPU threads under load").
 """
 from __future__ import annotations
 

@@ -53,9 +53,10 @@ def welch_p(a: list[float], b: list[float]) -> float:
 
 
 def best_and_ties(rows: dict[Hashable, list[float]]) -> tuple[Hashable | None, set[Hashable]]:
-    """The row with the highest mean, and the other rows not distinguishable from it."""
+    """The row with the highest mean, and the other rows not distinguishable from it; none when fewer
+    than two rows have results (a lone row is not "best" of anything)."""
     means = {k: sum(v) / len(v) for k, v in rows.items() if v}
-    if not means:
+    if len(means) < 2:
         return None, set()
     best = max(means, key=lambda k: means[k])
     ties = {k for k, v in rows.items() if k != best and v and (means[k] == means[best] or welch_p(v, rows[best]) >= ALPHA)}

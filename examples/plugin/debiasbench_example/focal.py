@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from methods import Batch, Stage, register_method
+from methods.base import same_every_step
 from methods.erm import ERM
 
 
@@ -16,7 +17,8 @@ class FocalERM(ERM):
 
     def stages(self) -> list[Stage]:
         hp = self.hparams
-        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"])]
+        return [Stage("train", steps=self.stage_steps(hp), loss=self.loss, batch_size=hp["batch_size"], drop_last=hp["drop_last"],
+                      graph_key=same_every_step)]  # one path every step: replayed as one CUDA graph on a GPU
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         log_p = F.log_softmax(self.models["net"](batch.x), 1).gather(1, batch.y[:, None]).squeeze(1)
