@@ -119,6 +119,9 @@ def method_hparams(method: str, dataset: str, budget: str, user: dict[str, Any] 
     if conflict_pct is not None and per_ratio:
         nearest = min(per_ratio, key=lambda listed: (abs(listed - float(conflict_pct)), listed))
         hp = deep_merge(hp, per_ratio[nearest])
+    if budget != "paper" and budget not in (cfg.get("budgets") or {}):
+        raise BenchError(f"method {method} has no budgets.{budget} section: add one to {config_path('methods', method)} "
+                         "(the steps of a smoke run), or run it at --budget paper")
     hp = deep_merge(hp, (cfg.get("budgets") or {}).get(budget, {}))
     if protocol is not None:  # a benchmark.protocol.Protocol
         hp = protocol.apply_to(method, dataset, hp)

@@ -92,3 +92,14 @@ def test_gpu_packing_follows_the_smallest_share_of_the_grid():
     assert (jobs_per_gpu(small), jobs_per_gpu(cifar), jobs_per_gpu(small + cifar + large)) == (8, 2, 1)
     workers, devices = _local_workers(None, "cpu", per_gpu=8)  # no packing on the CPU
     assert devices == ["cpu"] and workers >= 1
+
+
+def test_a_method_without_a_quick_budget_is_refused_at_budget_quick(monkeypatch):
+    """Without budgets.quick, --budget quick would silently run the paper's step counts."""
+    import benchmark.config as config
+
+    real = config.load_yaml
+    monkeypatch.setattr(config, "load_yaml", lambda path: {k: v for k, v in real(path).items() if k != "budgets"})
+    assert method_hparams("erm", "cmnist", "paper")["steps"] == 23500
+    with pytest.raises(BenchError, match=r"method erm has no budgets.quick section: add one to .*erm.yaml"):
+        method_hparams("erm", "cmnist", "quick")

@@ -25,7 +25,7 @@ ALPHA = 0.05
 INTERVAL_NOTE = ("± = half-width of the 95 % Student-t confidence interval of the mean over the n seeds "
                  "(t(0.975, n-1) · s / sqrt(n))")
 TEST_NOTE = ("best per column in bold; ≈ = not distinguishable from the best of its block (Welch's t-test over seeds, "
-             "two-sided, p >= 0.05; rows with fewer than 2 seeds untested)")
+             "two-sided, p >= 0.05; a row with fewer than 2 seeds only when its mean equals the best)")
 
 
 def t_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, float]:
