@@ -32,6 +32,20 @@ def _fixture_args(name, tmp_path):
     return {"root": None, "conflict_pct": dataset_config(name)["conflict_pcts"][0]}
 
 
+def _small(data, keep: int = 2000):
+    """A generated dataset (Colored MNIST: 60,000 training images) cut to `keep` random images per split:
+    this test checks that every stage runs, and mining or evaluating 70,000 images through a CNN
+    would be most of its time."""
+    from datasets.base import BiasedData, Split
+
+    g = torch.Generator().manual_seed(0)
+    splits = {}
+    for name, split in data.splits.items():
+        idx = torch.randperm(len(split), generator=g)[:keep]
+        splits[name] = Split(split.x[idx], split.y[idx], split.bias[idx])
+    return BiasedData(splits, data.info, {})
+
+
 PAIRS = [(m, d) for m in sorted(methods.METHODS) for d in sorted(datasets.DATASETS) if supports(m, d)]
 
 
@@ -47,7 +61,7 @@ def test_method_runs_every_stage_on_dataset_fixture(method, dataset, tmp_path):
     options = {**dataset_config(dataset)["options"], **args.get("options", {})}
     if methods.METHODS[method].supervision == "valid-groups" and "valid_fraction" in options:
         options["valid_fraction"] = 0.2  # its fixture has no validation split otherwise
-    data = datasets.load(dataset, args["conflict_pct"], root=args.get("root"), **options)
+    data = _small(datasets.load(dataset, args["conflict_pct"], root=args.get("root"), **options))
     hp = _for_fixture(method_hparams(method, dataset, "quick", conflict_pct=args["conflict_pct"]))
     seed_everything(0)
     m = methods.build(method, data.info, hp, torch.device("cpu"))

@@ -33,3 +33,18 @@ def test_beyond_the_published_spread_is_never_bold():
     assert decorate("1.00", {"best", "beyond"}, "markdown") == "**1.00** ‡"
     assert decorate("1.00", {"best"}, "latex") == r"\textbf{1.00}" and decorate("1.00", {"tie"}, "latex") == r"1.00 $\approx$"
     assert decorate("1.00", {"best"}, "table") == "1.00 *" and decorate("1.00", {"tie"}, "html") == "1.00 ≈"
+
+
+def test_the_t_quantile_and_welch_p_match_scipy_stats():
+    """stats.py computes both from scipy.special (lighter to import); they must equal scipy.stats' results."""
+    import random
+
+    from scipy import stats
+
+    rng = random.Random(0)
+    for _ in range(300):
+        a = [rng.gauss(0, rng.uniform(0.01, 3)) for _ in range(rng.randint(2, 6))]
+        b = [rng.gauss(rng.uniform(-2, 2), rng.uniform(0.01, 3)) for _ in range(rng.randint(2, 6))]
+        assert abs(welch_p(a, b) - stats.ttest_ind(a, b, equal_var=False).pvalue) < 1e-9
+        mean, half = t_interval(a)
+        assert abs(half - stats.t.ppf(0.975, len(a) - 1) * stats.sem(a)) < 1e-9

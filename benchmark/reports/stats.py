@@ -15,10 +15,9 @@ apart from the best, and average ranks.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Hashable, Iterable
 
-from scipy import stats as scipy_stats
+from scipy.special import stdtr, stdtrit  # Student-t CDF and quantile: scipy.stats costs 0.4 s more to import per run
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -38,7 +37,7 @@ def t_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, fl
     if n < 2:
         return mean, math.nan
     sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    return mean, float(scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, float(stdtrit(n - 1, 0.5 + level / 2)) * sd / math.sqrt(n)
 
 
 def welch_p(a: list[float], b: list[float]) -> float:
@@ -47,9 +46,14 @@ def welch_p(a: list[float], b: list[float]) -> float:
         return math.nan
     if max(a) == min(a) and max(b) == min(b):  # no spread on either side: equal or certainly different
         return 1.0 if a[0] == b[0] else 0.0
-    with warnings.catch_warnings():  # nearly equal seeds: scipy warns of precision loss, the p-value is still right
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    def mean_var(xs: list[float]) -> tuple[float, float]:
+        m = sum(xs) / len(xs)
+        return m, sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)  # the variance of the mean
+
+    (ma, va), (mb, vb) = mean_var(a), mean_var(b)
+    t = (ma - mb) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch-Satterthwaite
+    return float(2 * stdtr(df, -abs(t)))
 
 
 def best_and_ties(rows: dict[Hashable, list[float]]) -> tuple[Hashable | None, set[Hashable]]:
