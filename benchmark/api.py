@@ -121,17 +121,17 @@ class Results:
         """One row per job: identity (id, method, dataset, conflict_pct, seed, budget, protocol, backbone,
         supervision, draw), every method hyperparameter as `hp.<key>` and dataset option as
         `data.<option>`, the metrics in percent at `selection` on `split`, sparsity, compute. `groups`
-        adds per-group accuracies (list, row-major over (target, bias)); `curves` the evaluation curve."""
+        adds per-group accuracies (list, row-major over (target, bias)); `curves` the evaluation curve. Runs
+        without `split` (no validation split held out) have NaN metrics; none with it is an error."""
         from benchmark.reports.report import flatten
 
-        rows = []
+        rows, with_split = [], 0
         for rec in self.records:
             job = rec["job"]
             protocol = of_job(job)
             metrics = require_rule(rec, selection)
-            if split not in metrics:
-                raise BenchError(f"results of {job['dataset']} have no {split!r} split")
-            m = metrics[split]
+            with_split += split in metrics
+            m = metrics.get(split) or {name: None for name in METRIC_NAMES}  # a run without that split: NaN metrics
             row = {"id": job["id"], "method": job["method"], "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]),
                    "seed": int(job["seed"]), "budget": job["budget"], "protocol": protocol.name, "backbone": protocol.backbone,
                    "supervision": of_record(rec), "draw": job.get("draw"),
@@ -145,6 +145,8 @@ class Results:
             if curves:
                 row["curve"] = rec.get("curve", [])
             rows.append(row)
+        if self.records and not with_split:
+            raise BenchError(f"no stored run has a {split!r} split (hold one out with --set <dataset>.valid_fraction=0.1)")
         return pd.DataFrame(rows)
 
     def table(self, selection: str = "last", split: str = "test", fmt: str = "table", compute: bool = False,

@@ -43,3 +43,13 @@ def test_run_load_and_a_tidy_frame(tmp_path):
     assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
     described = api.describe(jobs, out)
     assert described.count(" done") == 4 and described.splitlines()[-1].startswith("4 jobs: 4 stored")
+    for rec in res.records[:1]:  # a run without a validation split beside runs with one: NaN, not an error
+        for rule in rec["metrics"].values():
+            rule.pop("valid", None)
+    valid = res.frame(split="valid")
+    assert valid["unbiased_acc"].isna().sum() == 1 and valid["unbiased_acc"].notna().sum() == 3
+    for rec in res.records:
+        for rule in rec["metrics"].values():
+            rule.pop("valid", None)
+    with pytest.raises(BenchError, match="no stored run has a 'valid' split"):
+        res.frame(split="valid")
