@@ -34,7 +34,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2.2rem;
 h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
 .scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.78rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
 th,td{padding:.25rem .35rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
-td.wrap{white-space:normal;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;min-width:7rem;max-width:10rem}
+td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;overflow-wrap:anywhere;min-width:7rem;max-width:10rem}
 th{white-space:normal}
 th{background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafbfc}
@@ -141,9 +141,13 @@ def html_report(results_dir: str | Path, rule: str | None = None) -> str:
         figures = _figures(records, Path(scratch), main_rule) if records else []
     if figures:
         sections.append(("figures", "Figures", "".join(figures)))
-    diagnostics = diagnostics_table(records)
-    if diagnostics.rows:
-        sections.append(("diagnostics", "Per-run diagnostics", _table_html(diagnostics)))
+    by_method: dict[str, list[dict]] = {}
+    for rec in records:
+        by_method.setdefault(rec["job"]["method"], []).append(rec)
+    per_method = [(m, diagnostics_table(recs)) for m, recs in sorted(by_method.items())]  # each method its own columns:
+    parts = [f"<h3>{html.escape(m)}</h3>{_table_html(d)}" for m, d in per_method if d.rows]  # one table of all would outgrow the page
+    if parts:
+        sections.append(("diagnostics", "Per-run diagnostics", "".join(parts)))
     if failures:
         items = "".join(f"<li><code>{html.escape(f['job']['method'])} {html.escape(f['job']['dataset'])} "
                         f"{float(f['job']['conflict_pct']):g}% seed {f['job']['seed']}</code>: {html.escape(f['reason'])}</li>"
