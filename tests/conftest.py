@@ -15,7 +15,12 @@ os.environ["DEBIASBENCH_CACHE"] = _CACHE
 os.environ.pop("DEBIASBENCH_DATA", None)
 # One thread count for every job the tests run (in process and in subprocesses): results that
 # tests compare bit for bit must not depend on how busy the machine was when each job started.
-os.environ.setdefault("DEBIASBENCH_THREADS", str(os.cpu_count() or 1))
+# pytest-xdist workers share the cores: each takes its share, so that two workers on two cores
+# do not oversubscribe them (that is tens of times slower than either alone).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+os.environ.setdefault("DEBIASBENCH_THREADS", _THREADS)
+os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
 
 
 @pytest.fixture(scope="session")
