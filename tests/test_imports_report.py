@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from benchmark.grid.jobs import stored_name
-from benchmark.reports.report import build_table, diagnostics_table, render
+from benchmark.reports.report import build_table, diagnostics_table, diagnostics_tables, render
 from tests.helpers import ROOT
 
 
@@ -69,6 +69,13 @@ def test_diagnostics_table_has_one_row_per_run_with_its_scalars():
                              "clusters.count", "mined.count", "mined.precision", "mined.recall"]
     assert table.rows == [["cmnist", "0.5", "dcwp", "0", "", "", "", "566", "1.000", "0.946"],
                           ["cmnist", "0.5", "prusc", "1", "0.842", "0.112", "16", "", "", ""]]
+    per_method = diagnostics_tables([clustered, _record(2, 0.5), mined])  # the record without diagnostics: no table
+    assert [t.caption for t in per_method] == ["Per-run diagnostics (training split): dcwp", "Per-run diagnostics (training split): prusc"]
+    assert [t.columns[4:] for t in per_method] == [["mined.count", "mined.precision", "mined.recall"],
+                                                   ["clusters.bias_purity", "clusters.chance_purity", "clusters.count"]]
+    assert [t.rows for t in per_method] == [[["cmnist", "0.5", "dcwp", "0", "566", "1.000", "0.946"]],
+                                            [["cmnist", "0.5", "prusc", "1", "0.842", "0.112", "16"]]]
+    assert per_method[0].notes == [] and per_method[1].notes == table.notes
 
 
 def test_a_job_stored_before_an_option_existed_counts_as_its_neutral_default(tmp_path):

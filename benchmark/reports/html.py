@@ -24,7 +24,7 @@ from benchmark.grid.jobs import stored_name
 from benchmark.reports.paper import (Cell, PaperTable, available, caption_text, cell_text, column_marks, load_paper, note_lines, paper_jobs,
                              regenerate)
 from benchmark.protocol import of_job
-from benchmark.reports.report import Table, build_tables, diagnostics_table, hparams_key
+from benchmark.reports.report import Table, build_tables, diagnostics_tables, hparams_key
 from benchmark.reports.stats import decorate
 from benchmark.supervision import declared, label
 
@@ -141,11 +141,7 @@ def html_report(results_dir: str | Path, rule: str | None = None) -> str:
         figures = _figures(records, Path(scratch), main_rule) if records else []
     if figures:
         sections.append(("figures", "Figures", "".join(figures)))
-    by_method: dict[str, list[dict]] = {}
-    for rec in records:
-        by_method.setdefault(rec["job"]["method"], []).append(rec)
-    per_method = [(m, diagnostics_table(recs)) for m, recs in sorted(by_method.items())]  # each method its own columns:
-    parts = [f"<h3>{html.escape(m)}</h3>{_table_html(d)}" for m, d in per_method if d.rows]  # one table of all would outgrow the page
+    parts = [_table_html(d) for d in diagnostics_tables(records)]
     if parts:
         sections.append(("diagnostics", "Per-run diagnostics", "".join(parts)))
     if failures:

@@ -302,6 +302,22 @@ def diagnostics_table(records: list[dict[str, Any]]) -> Table:
     return Table("Per-run diagnostics (training split)", columns, rows, notes, pd.DataFrame(numeric))
 
 
+def diagnostics_tables(records: list[dict[str, Any]]) -> list[Table]:
+    """The diagnostics as one table per method, each with only its own columns (one table of
+    every method's outgrows a page and is mostly empty cells); the notes once, under the last."""
+    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        by_method[rec["job"]["method"]].append(rec)
+    tables = []
+    for method in sorted(by_method):
+        table = diagnostics_table(by_method[method])
+        if table.rows:
+            tables.append(Table(f"{table.caption}: {method}", table.columns, table.rows, [], table.numeric))
+    if tables:
+        tables[-1].notes = diagnostics_table([]).notes
+    return tables
+
+
 def _read_store(results_dir: str | Path):
     from benchmark.grid.store import Store
 
@@ -318,10 +334,10 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
     store = _read_store(results_dir)
     records = store.results()
     if diagnostics:
-        table = diagnostics_table(records)
-        if not table.rows:
+        tables = diagnostics_tables(records)
+        if not tables:
             raise BenchError(f"no result under {results_dir} stored diagnostics (DCWP and PruSC runs do)")
-        return render(table, fmt)
+        return render_all(tables, fmt)
     caption = ""
     if tuned:
         from benchmark.grid.tuning import caption as tuning_caption
