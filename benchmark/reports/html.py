@@ -35,8 +35,7 @@ h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
 .scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.78rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
 th,td{padding:.25rem .35rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
 td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;overflow-wrap:anywhere;min-width:7rem;max-width:10rem}
-th{white-space:normal}
-th{background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
+th{white-space:normal;background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafbfc}
 td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 ul.notes{color:#59636e;font-size:.82rem;margin-top:.2rem} figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #e4e7eb}
