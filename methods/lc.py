@@ -67,6 +67,7 @@ class LC(Method):
 
     paper = "Liu et al., Avoiding spurious correlations via logit correction, ICLR 2023"
     state_keys = ("prior", "prior_seen")
+    neutral_defaults = {"use_lr_decay": False, "lr_decay_step": 10000, "lr_gamma": 0.1}  # added after the first stored runs
 
     def setup(self) -> None:
         hp = self.hparams
@@ -74,7 +75,7 @@ class LC(Method):
         for name, spec in (("main", hp["optimizer"]), ("biased", {**hp["optimizer"], "lr": hp["optimizer"]["lr"] * hp["biased_lr_factor"]})):
             self.models[name] = build_model(hp["model"], self.info)
             self.optimizers[name] = build_optimizer(spec, self.models[name].parameters(), self.device)
-            if "lr_decay_step" in hp:
+            if hp["use_lr_decay"]:
                 self.schedulers[name] = build_scheduler(hp, self.optimizers[name])
         self.prior = torch.zeros(c, c, device=self.device)  # rows: class y; columns: pseudo bias a
         self.prior_seen = torch.zeros(c, c, device=self.device)

@@ -45,3 +45,5 @@ def test_the_committed_reference_results_are_found_under_their_ids():
     stored = {p.name for p in (ROOT / "results" / "reference" / "jobs").glob("*.json")}
     jobs = expand_grid(["erm", "lff"], ["cmnist"], [0, 1, 2], None, "paper")
     assert len(jobs) == 24 and all(f"{job.name}.json" in stored for job in jobs)
+    lc = expand_grid(["lc"], ["cmnist"], [0], [0.5], "paper")  # stored before LC's use_lr_decay option existed
+    assert [f"{job.name}.json" in stored for job in lc] == [True]

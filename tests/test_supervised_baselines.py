@@ -72,3 +72,16 @@ def test_lc_correction_adds_to_mixup(data):
 
 def test_dfr_refit_on_unbalanced_training_data_does_not_beat_erm(data, erm_acc):
     assert conflicting_acc("dfr", data, retrain_split="train", balance=False, c_grid=[1.0]) < erm_acc + MARGIN
+
+
+def test_lc_lr_decay_is_off_unless_asked_and_then_steps_both_optimisers(data):
+    """LC's `--use_lr_decay` flag: off by default (no scheduler, job ids as before the option
+    existed); on, StepLR divides both models' learning rates by lr_gamma every lr_decay_step steps."""
+    from tests.helpers import train
+
+    plain, _ = train("lc", data, steps=6)
+    assert not plain.schedulers
+    decayed, _ = train("lc", data, steps=6, use_lr_decay=True, lr_decay_step=2, lr_gamma=0.5)
+    lrs = {name: opt.param_groups[0]["lr"] for name, opt in decayed.optimizers.items()}
+    base = method_hparams("lc", "synthetic", "quick")["optimizer"]["lr"]
+    assert lrs == pytest.approx({"main": base / 8, "biased": base * 0.1 / 8})
