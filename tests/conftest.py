@@ -19,8 +19,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """One thread count for every job the tests run (in process and in subprocesses), so that
     results compared bit for bit do not depend on how busy the machine was when a job started.
     pytest-xdist workers share the cores: each takes its share, as two workers with two threads
-    each on two cores ran this suite 2.4x slower (1,395 s against 573 s). The controller of a parallel
-    run trains nothing and sets nothing: its environment is what the workers inherit."""
+    each on two cores ran this suite 2.4x slower (1,395 s against 573 s). The controller of a
+    parallel run trains nothing and sets nothing: its environment is what the workers inherit."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None and getattr(config.option, "numprocesses", None):
         return
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
