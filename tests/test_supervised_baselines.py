@@ -18,6 +18,7 @@ import datasets
 from benchmark.config import method_hparams
 from datasets.base import BiasedData, Split
 from tests.helpers import conflicting_acc as mean_conflicting_acc
+from tests.helpers import train
 
 STEPS = 1200
 SEEDS = (0, 1)
@@ -77,8 +78,6 @@ def test_dfr_refit_on_unbalanced_training_data_does_not_beat_erm(data, erm_acc):
 def test_lc_lr_decay_is_off_unless_asked_and_then_steps_both_optimisers(data):
     """LC's `--use_lr_decay` flag: off by default (no scheduler, job ids as before the option
     existed); on, StepLR divides both models' learning rates by lr_gamma every lr_decay_step steps."""
-    from tests.helpers import train
-
     plain, _ = train("lc", data, steps=6)
     assert not plain.schedulers
     decayed, _ = train("lc", data, steps=6, use_lr_decay=True, lr_decay_step=2, lr_gamma=0.5)

@@ -10,6 +10,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,17 @@ def render_all(tables: list[Table], fmt: str = "table") -> str:
     return "\n\n".join(render(t, fmt) for t in tables)
 
 
+DIAGNOSTICS_CAPTION = "Per-run diagnostics (training split)"
+DIAGNOSTICS_NOTES = (
+    "computed by the harness from the bias labels for evaluation only: precision/recall of mined samples "
+    "against the true bias-conflicting ones; bias_purity = fraction of samples whose group's most common bias "
+    "value is their own (chance_purity: one group holding everything); conflicting_in_aligned_cells = share of "
+    "bias-conflicting samples whose (class, group) cell holds more aligned than conflicting samples; "
+    "conflicting_sampling_mass = share of a weighted stage's sampling mass on bias-conflicting samples "
+    "(conflicting_share: their share of the split, what uniform sampling gives).",
+)
+
+
 def diagnostics_table(records: list[dict[str, Any]]) -> Table:
     """One row per job that stored diagnostics (what DCWP's miner flagged, PruSC's clusters and
     their purity): the scalars of `diagnostics`, flattened without the stage name (lists such as
@@ -293,13 +305,7 @@ def diagnostics_table(records: list[dict[str, Any]]) -> Table:
         rows.append(cells)
         numeric.append({"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
                         "variant": variants[i], "seed": job["seed"], **flat[i]})
-    notes = ["computed by the harness from the bias labels for evaluation only: precision/recall of mined samples "
-             "against the true bias-conflicting ones; bias_purity = fraction of samples whose group's most common bias "
-             "value is their own (chance_purity: one group holding everything); conflicting_in_aligned_cells = share of "
-             "bias-conflicting samples whose (class, group) cell holds more aligned than conflicting samples; "
-             "conflicting_sampling_mass = share of a weighted stage's sampling mass on bias-conflicting samples "
-             "(conflicting_share: their share of the split, what uniform sampling gives)."]
-    return Table("Per-run diagnostics (training split)", columns, rows, notes, pd.DataFrame(numeric))
+    return Table(DIAGNOSTICS_CAPTION, columns, rows, list(DIAGNOSTICS_NOTES), pd.DataFrame(numeric))
 
 
 def diagnostics_tables(records: list[dict[str, Any]]) -> list[Table]:
@@ -308,13 +314,10 @@ def diagnostics_tables(records: list[dict[str, Any]]) -> list[Table]:
     by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
         by_method[rec["job"]["method"]].append(rec)
-    tables = []
-    for method in sorted(by_method):
-        table = diagnostics_table(by_method[method])
-        if table.rows:
-            tables.append(Table(f"{table.caption}: {method}", table.columns, table.rows, [], table.numeric))
+    tables = [replace(table, caption=f"{DIAGNOSTICS_CAPTION}: {method}", notes=[])
+              for method in sorted(by_method) if (table := diagnostics_table(by_method[method])).rows]
     if tables:
-        tables[-1].notes = diagnostics_table([]).notes
+        tables[-1].notes = list(DIAGNOSTICS_NOTES)
     return tables
 
 
