@@ -24,7 +24,8 @@ def harness(method: str, data, seed: int = 0, steps: int | None = None, budget: 
     hp.update(overrides)
     seed_everything(seed)
     m = build(method, data.info, hp, torch.device(device))
-    return Harness(m, data, seed, eval_every=hp.get("eval_every", 0), runtime=runtime or RuntimeOptions())
+    return Harness(m, data, seed, eval_every=hp.get("eval_every", 0), runtime=runtime or RuntimeOptions(),
+                   channels_last=hp.get("channels_last", False))
 
 
 def train(method: str, data, seed: int = 0, steps: int | None = None, budget: str = "quick",

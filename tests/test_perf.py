@@ -49,3 +49,10 @@ def test_perf_rejects_zero_repeats_in_one_line():
     run = cli("perf", "--device", "cpu", "--repeats", "0", timeout=120)
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == ["error: --repeats must be at least 1, got 0"], run.stderr
+
+
+def test_perf_refuses_bf16_on_the_cpu_in_one_line():
+    run = cli("perf", "--device", "cpu", "--only", "resnet18", "--variants", "bf16", timeout=120)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [
+        "error: --variants bf16 measures CUDA autocast, which the harness does not use on the CPU: run it with --device cuda"], run.stderr

@@ -31,12 +31,17 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+# Harness options (configs/defaults.yaml `method:`) added after results were stored, at the values
+# that reproduce them.
+HARNESS_NEUTRAL_DEFAULTS: dict[str, Any] = {"channels_last": False}
+
+
 def neutral_defaults(method: str) -> dict[str, Any]:
-    """The method's options added after results were stored, at the values that reproduce them."""
+    """The method's and the harness's options added after results were stored, at the values that reproduce them."""
     import methods  # noqa: F401  (fills the registry)
     from methods.registry import METHODS
 
-    return dict(getattr(METHODS.get(method), "neutral_defaults", {}))
+    return {**HARNESS_NEUTRAL_DEFAULTS, **getattr(METHODS.get(method), "neutral_defaults", {})}
 
 
 def complete_hparams(method: str, hparams: dict[str, Any]) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def _prepare(job: Job, store: Store, runtime: dict[str, Any], data_root: str | N
     options.shared_stage_path = lambda stage: store.shared_stage_path(
         job, stage, method.shared_stages[stage], extra=options.max_stage_steps)
     harness = Harness(method, data, job.seed, eval_every=hp["method"].get("eval_every", 0),
-                      amp=hp["method"].get("amp", "off"), runtime=options)
+                      amp=hp["method"].get("amp", "off"), channels_last=hp["method"].get("channels_last", False), runtime=options)
     return harness, data
 
 

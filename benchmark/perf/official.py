@@ -189,8 +189,11 @@ def workload_data(name: str):
     return BiasedData({"train": split, "test": split}, info), "cifar10c-disent"
 
 
-def run_workload(name: str, device: torch.device, steps: int, warmup: int, workers: int, repeats: int = 1) -> dict[str, Any]:
-    """Steps/s of each side (lists, one per repeat), peak memory and utilisation of the last repeat."""
+def run_workload(name: str, device: torch.device, steps: int, warmup: int, workers: int, repeats: int = 1,
+                 variants: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Steps/s of each side (lists, one per repeat), peak memory and utilisation of the last repeat.
+    `variants` (keys of `NUMERICS`) are timed on the harness side as well, each on its own copy of
+    the model from the same initial weights; the official side stays fp32 NCHW, as the official code runs."""
     from benchmark.config import method_hparams
     from methods import build
 
@@ -224,12 +227,18 @@ def run_workload(name: str, device: torch.device, steps: int, warmup: int, worke
                 official_erm_step(models, optimizers, images, attr[:, 0], state)
 
     official(warmup)
-    out: dict[str, Any] = {"official": [], "ours": [], "eager": [], "together": []}
+    out: dict[str, Any] = {"official": [], "ours": [], "eager": [], "together": [], "variants": {v: [] for v in variants}}
+    variant_models = {}
+    for variant in variants:
+        torch.manual_seed(0)
+        variant_models[variant] = build(method_name, data.info, hp, device)
     for _ in range(repeats):
         official_s, out["official_mem"], out["official_util"] = _timed(device, lambda: official(steps))
         ours_s, out["ours_mem"], out["ours_util"] = _timed_harness(ours, data, steps, warmup, "auto")
         out["official"].append(steps / official_s)
         out["ours"].append(steps / ours_s)
+        for variant, model in variant_models.items():
+            out["variants"][variant].append(steps / _timed_harness(model, data, steps, warmup, "auto", NUMERICS[variant])[0])
         if device.type == "cuda":
             for k, m in ours.models.items():
                 m.load_state_dict(initial[k])
@@ -254,9 +263,11 @@ def _spread(values: list[float]) -> str:
 SEEDS_TOGETHER = 3
 
 
-def _timed_harness(method: Any, data: Any, steps: int, warmup: int, cuda_graphs: str) -> tuple[float, str, float | None]:
+def _timed_harness(method: Any, data: Any, steps: int, warmup: int, cuda_graphs: str,
+                   numerics: dict[str, Any] | None = None) -> tuple[float, str, float | None]:
     """Seconds (and peak memory, utilisation) of `steps` harness steps after `warmup` untimed ones."""
-    harness = Harness(method, data, seed=0, runtime=RuntimeOptions(log_every=100, checkpoint_seconds=1e9, cuda_graphs=cuda_graphs))
+    harness = Harness(method, data, seed=0, runtime=RuntimeOptions(log_every=100, checkpoint_seconds=1e9, cuda_graphs=cuda_graphs),
+                      **(numerics or {}))
     stage = harness.stages[0]
     stage.evaluate = False  # the official loops' evaluations are not timed either
     harness.sampler = harness._make_sampler(stage)
@@ -287,6 +298,11 @@ WORKLOADS = {
     "lff": "LfF (two MLPs, GCE, per-sample EMA), Colored MNIST, batch 256",
     "resnet18": "ERM, torchvision ResNet-18 from scratch, 32 px, RandomCrop + flip, batch 256",
 }
+# Labelled harness options timed beside the default fp32 NCHW run (`--variants`): they round
+# differently from the official fp32, so a run that uses them is a job of its own (`--set channels_last=true`,
+# `--set amp=bf16`). Autocast applies on CUDA only.
+NUMERICS = {"channels_last": {"channels_last": True}, "bf16": {"amp": "bf16"},
+            "channels_last+bf16": {"channels_last": True, "amp": "bf16"}}
 STEPS = {"cpu": {"erm": 600, "lff": 400, "resnet18": 8}, "cuda": {"erm": 3000, "lff": 2000, "resnet18": 300}}
 
 
@@ -297,16 +313,21 @@ def main(argv: list[str]) -> int:
     p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1), help="official DataLoader workers (LfF: 16)")
     p.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each side, taken in turn (median and range printed)")
+    p.add_argument("--variants", nargs="+", choices=sorted(NUMERICS), default=[],
+                   help="harness options also timed on the ResNet-18 workload (bf16: CUDA only)")
     args = p.parse_args(argv)
     if args.repeats < 1:
         raise BenchError(f"--repeats must be at least 1, got {args.repeats}")
     device = resolve_device(args.device)
+    if device.type != "cuda" and any("bf16" in v for v in args.variants):
+        raise BenchError("--variants bf16 measures CUDA autocast, which the harness does not use on the CPU: run it with --device cuda")
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, official DataLoader workers {args.workers}")
     for name in args.only:
         steps = STEPS[device.type][name] // (10 if args.quick else 1) or 1
         warmup = max(2, steps // 10)
-        r = run_workload(name, device, steps, warmup, args.workers, args.repeats)
+        r = run_workload(name, device, steps, warmup, args.workers, args.repeats,
+                         tuple(args.variants) if name == "resnet18" else ())
         util = lambda u: "" if u is None else f", GPU {u:.0f} % busy"  # noqa: E731
         ratios = [ours / official for ours, official in zip(r["ours"], r["official"])]
         print(f"{WORKLOADS[name]}, {steps} timed steps after {warmup}, steps/s median (range):")
@@ -314,6 +335,9 @@ def main(argv: list[str]) -> int:
         print(f"  harness                 : {_spread(r['ours'])}  (peak {r['ours_mem']}{util(r['ours_util'])})")
         print(f"  ratio harness / official: {_median(r['ours']) / _median(r['official']):.2f}"
               + (f"  (per run {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""))
+        for variant, speeds in r["variants"].items():
+            label = f"harness, {variant}"
+            print(f"  {label:<24}: {_spread(speeds)}  (ratio to official x{_median(speeds) / _median(r['official']):.2f})")
         if r["eager"]:
             print(f"  harness without CUDA graphs: {_spread(r['eager'])}  (graphs x{_median(r['ours']) / _median(r['eager']):.2f})")
             print(f"  {SEEDS_TOGETHER} seeds together in one process: {_spread(r['together'])} in all{util(r['together_util'])}"

@@ -84,9 +84,10 @@ class HostImages:
 class DeviceData:
     """Every split as uint8 images (on the device, or streamed from the host) with on-device normalisation."""
 
-    def __init__(self, data: BiasedData, device: torch.device, placement: str = "device"):
+    def __init__(self, data: BiasedData, device: torch.device, placement: str = "device", channels_last: bool = False):
         self.info = data.info
         self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.placement = choose_placement(data, device, placement)
         self.splits: dict[str, tuple[Tensor | HostImages, Tensor, Tensor]] = {
             name: (s.x.to(device) if self.placement == "device" else HostImages(s.x, device), s.y.to(device), s.bias.to(device))
@@ -108,7 +109,7 @@ class DeviceData:
         return self._normalise(center_crop(x, self.info.augmentation.size).float())
 
     def _normalise(self, x: Tensor) -> Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
+        return torch.addcmul(self.shift, x, self.scale).contiguous(memory_format=self.memory_format)
 
     def train_batch(self, index: Tensor, split: str = "train", generator: torch.Generator | None = None,
                     groups: bool = False) -> Batch | GroupBatch:

@@ -108,11 +108,14 @@ class Harness:
     """Runs one method on one dataset; see `run`."""
 
     def __init__(self, method: Method, data: BiasedData, seed: int, eval_every: int = 0, amp: str = "off",
-                 runtime: RuntimeOptions | None = None):
+                 runtime: RuntimeOptions | None = None, channels_last: bool = False):
         self.method, self.seed, self.eval_every = method, seed, int(eval_every)
         self.rt = runtime or RuntimeOptions()
         self.device = method.device
-        self.data = DeviceData(data, self.device, self.rt.data_placement)
+        self.data = DeviceData(data, self.device, self.rt.data_placement, channels_last)
+        if channels_last:  # before the optimisers see the parameters: conversion keeps the Parameter objects
+            for model in method.models.values():
+                model.to(memory_format=torch.channels_last)
         if amp not in AMP_DTYPES:
             raise BenchError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
         self.amp_dtype = AMP_DTYPES[amp] if self.device.type == "cuda" else None
