@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from benchmark.training import diagnostics
 from benchmark.training.compute import ForwardCounter
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.failpoints import failpoint
@@ -216,65 +217,24 @@ class Harness:
         self._log({"event": "kept_best", "stage": stage.name, **self.result.diagnostics[stage.name]})
 
     def _diagnose(self, stage: str, report: dict[str, Any]) -> dict[str, Any]:
-        """JSON-ready summary of what a once-only stage returned. A boolean mask over the training
-        split (mined samples) is summarised by its size and, for evaluation only, its precision and
-        recall against the true bias-conflicting samples; the method never sees these."""
+        """JSON-ready summary of what a once-only stage returned: a boolean mask over the training
+        split (mined samples) and integer ids per sample (clusters) are summarised against the
+        true bias-conflicting samples (`diagnostics.py`, evaluation only) and saved as artifacts."""
         _, y, bias = self.data.splits["train"]
+        conflicting = ~self.data.info.is_aligned(y, bias)
         out: dict[str, Any] = {}
         for key, value in report.items():
             if isinstance(value, Tensor) and value.dtype == torch.bool and value.shape == y.shape:
-                conflicting = ~self.data.info.is_aligned(y, bias)
-                hits = int((value & conflicting).sum())
-                count, true = int(value.sum()), int(conflicting.sum())
-                out[key] = {"count": count, "precision": hits / count if count else 0.0,
-                            "recall": hits / true if true else 0.0}
+                out[key] = diagnostics.mask_summary(value, conflicting)
                 self.result.artifacts[f"{stage}.{key}"] = value.cpu().numpy()
             elif isinstance(value, Tensor) and not value.is_floating_point() and value.shape == y.shape:
-                out[key] = self._group_summary(value.long(), bias)
+                out[key] = diagnostics.group_summary(value.long(), y, bias, conflicting, self.data.info.num_bias)
                 self.result.artifacts[f"{stage}.{key}"] = value.cpu().numpy()
             elif isinstance(value, Tensor):
                 out[key] = value.tolist()
             else:
                 out[key] = value
         return out
-
-    def _sampling_mass(self, stage: Stage, weights: Tensor) -> None:
-        """For evaluation only: the share of a weighted stage's sampling mass that lands on
-        bias-conflicting samples, beside their share of the split (what uniform sampling gives)."""
-        _, y, bias = self.data.splits[stage.split]
-        conflicting = ~self.data.info.is_aligned(y, bias).to(weights.device)
-        mass = float(weights[conflicting].sum() / weights.sum()) if float(weights.sum()) > 0 else 0.0
-        self.result.diagnostics.setdefault(stage.name, {}).update(
-            conflicting_sampling_mass=mass, conflicting_share=float(conflicting.float().mean()))
-
-    def _group_summary(self, groups: Tensor, bias: Tensor) -> dict[str, Any]:
-        """Sizes of the groups a method formed (e.g. clusters) and, for evaluation only, their purity
-        with respect to the bias attribute: the fraction of samples whose group's most common bias
-        value is their own. `chance_purity` is that of a single group holding everything."""
-        n_bias = self.data.info.num_bias
-        ids, inverse = torch.unique(groups, return_inverse=True)
-        table = torch.zeros(len(ids), n_bias, dtype=torch.long, device=groups.device)
-        table.index_put_((inverse, bias), torch.ones_like(bias), accumulate=True)
-        return {"count": len(ids), "sizes": table.sum(1).tolist(),
-                "bias_purity": float(table.max(1).values.sum() / len(groups)),
-                "chance_purity": float(table.sum(0).max() / len(groups)),
-                "conflicting_in_aligned_cells": self._hidden_conflicting(groups)}
-
-    def _hidden_conflicting(self, groups: Tensor) -> float:
-        """Share of the bias-conflicting training samples whose (class, group) cell holds more of its
-        class's bias-aligned samples than conflicting ones: balancing over such cells cannot lift
-        them, since they are outnumbered where they sit. NaN without conflicting samples."""
-        _, y, bias = self.data.splits["train"]
-        y, bias = y.to(groups.device), bias.to(groups.device)
-        conflicting = ~self.data.info.is_aligned(y, bias)
-        if not bool(conflicting.any()):
-            return float("nan")
-        cells = torch.unique(torch.stack([y, groups]), dim=1, return_inverse=True)[1]
-        n_cells = int(cells.max()) + 1
-        in_conflict = torch.zeros(n_cells, device=groups.device).index_add_(0, cells, conflicting.float())
-        in_aligned = torch.zeros(n_cells, device=groups.device).index_add_(0, cells, (~conflicting).float())
-        hidden = (in_aligned > in_conflict)[cells] & conflicting
-        return float(hidden.sum() / conflicting.sum())
 
     # ----- checkpoints ------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:
@@ -416,7 +376,9 @@ class Harness:
         self._require_split(stage)
         if stage.sample_weights is not None:
             weights = stage.sample_weights().to(self.device)
-            self._sampling_mass(stage, weights)
+            _, y, bias = self.data.splits[stage.split]
+            self.result.diagnostics.setdefault(stage.name, {}).update(
+                diagnostics.sampling_mass(weights, ~self.data.info.is_aligned(y, bias)))
             return WeightedSampler(weights, stage.batch_size, self.generator)
         return EpochSampler(len(self.data.splits[stage.split][1]), stage.batch_size, stage.drop_last, self.generator,
                             on_host=self.data.streamed)
