@@ -20,6 +20,7 @@ from typing import Any
 from benchmark.arguments import ArgumentParser
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
+from benchmark.training.stopping import StopRequested
 from benchmark.imports import check_project_package
 
 SUBCOMMANDS = ("report", "perf", "plot", "status")
@@ -374,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''} (check that path and rerun; finished jobs are stored)",
               file=sys.stderr)
         return 2
+    except StopRequested as stop:
+        print("stopped: finished jobs are stored, the running ones checkpointed at the step they reached; "
+              "rerun the same command to resume", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; rerun the same command to resume the rest", file=sys.stderr)
         return 130

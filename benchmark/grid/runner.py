@@ -23,7 +23,9 @@ from benchmark.config import dataset_config
 from benchmark.training.environment import environment
 from benchmark.errors import BenchError
 from benchmark.failpoints import failpoint
+from benchmark.training import stopping
 from benchmark.training.harness import Harness, RuntimeOptions, resolve_device, run_together, seed_everything
+from benchmark.training.stopping import stop_at_step_boundary
 from benchmark.imports import project_packages
 from benchmark.grid.jobs import Job, canonical
 from benchmark.selection import select_all
@@ -107,6 +109,7 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
                 outs[job.id] = _failed(job, store, result)
             else:
                 outs[job.id] = _store(job, store, claim, harness, data, time.perf_counter() - started, len(prepared))
+        stopping.raise_if_requested()  # asked after the last step: the results are stored, the grid stops here
     finally:
         for _, claim in claims:
             claim.release()
@@ -361,11 +364,7 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
             bar.update(1)
 
     groups = seed_groups(pending, seeds_together)
-    if backend == "serial":
-        for group in groups:
-            for job, out in zip(group, run_jobs(group, str(store.root), {**runtime, "progress": progress and len(group) == 1}, data_root)):
-                account(job, out)
-    else:
+    if backend != "serial":
         remote = backend in ("ray", "slurm") or (backend == "dask" and scheduler)
         workers, devices = _local_workers(n_jobs, "auto" if remote else runtime.get("device", "auto"), jobs_per_gpu(pending),
                                           runtime.get("threads"))
@@ -393,7 +392,13 @@ def run_grid(jobs: list[Job], store: Store, runtime: dict[str, Any], backend: st
         for outs in outputs:
             for out in outs:
                 account(by_id[out["id"]], out)
-    _finish_deferred(deferred, store, runtime, data_root, account, announce)
+    with stop_at_step_boundary():  # in this process's training only: workers keep the default signal handling
+        if backend == "serial":
+            for group in groups:
+                for job, out in zip(group, run_jobs(group, str(store.root), {**runtime, "progress": progress and len(group) == 1},
+                                                    data_root)):
+                    account(job, out)
+        _finish_deferred(deferred, store, runtime, data_root, account, announce)
     if bar is not None:
         bar.close()
     return summary
@@ -408,6 +413,7 @@ def _finish_deferred(deferred: dict[str, tuple[Job, float]], store: Store, runti
               file=sys.stderr)
     while deferred:
         time.sleep(min(5.0, claim_ttl() / 4))
+        stopping.raise_if_requested()
         for job, since in list(deferred.values()):
             claim = read_claim(store.claim_path(job))
             failure = _failure_since(store, job, since)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmark.training import diagnostics
+from benchmark.training import diagnostics, stopping
 from benchmark.training.compute import ForwardCounter
 from benchmark.errors import BenchError, NonFiniteLossError
 from benchmark.failpoints import failpoint
@@ -503,10 +503,12 @@ class Harness:
                 count = 0
                 if time.monotonic() - self.last_checkpoint > self.rt.checkpoint_seconds:
                     self.save_checkpoint()
-            if self.rt.stop_after_steps is not None and self.position["global_step"] >= self.rt.stop_after_steps:
+            if stopping.requested() is not None or (
+                    self.rt.stop_after_steps is not None and self.position["global_step"] >= self.rt.stop_after_steps):
                 if count:
                     self._flush(stage, done, sums, count)
                 self.save_checkpoint()
+                stopping.raise_if_requested()
                 raise Interrupted(f"stopped after {self.position['global_step']} steps")
             yield
 
@@ -566,6 +568,8 @@ class Harness:
                 shared = self._shared_path(i)
                 if shared is not None and not shared.exists():
                     self._write(shared, state)
+                if i + 1 < len(self.stages):
+                    stopping.raise_if_requested()
                 if stage.run is not None:
                     yield
         finally:
@@ -583,7 +587,9 @@ def run_together(harnesses: list[Harness]) -> list[RunResult | Exception]:
     run of its own) and its own sampler generator, so every run sees its own data order and, on
     the CPU, ends exactly as its separate run. On a GPU, draws from the default CUDA generator
     (mask sampling, DisEnt's swap) interleave between the runs: same distribution, other
-    numbers. A harness that raises stops alone; its exception takes its place in the list.
+    numbers. A harness that raises stops alone; its exception takes its place in the list. A
+    signal's stop (`stopping.StopRequested`) reaches every harness at its next step, each saves
+    its checkpoint, and then it is raised.
     """
     runs = []
     for h in harnesses:
@@ -592,6 +598,7 @@ def run_together(harnesses: list[Harness]) -> list[RunResult | Exception]:
             stream.wait_stream(torch.cuda.current_stream(h.device))
         runs.append({"harness": h, "steps": h.steps(), "stream": stream, "rng": h.cpu_rng, "out": None})
     live = list(runs)
+    stopped: stopping.StopRequested | None = None
     while live:
         for run in list(live):
             torch.set_rng_state(run["rng"])
@@ -601,6 +608,9 @@ def run_together(harnesses: list[Harness]) -> list[RunResult | Exception]:
             except StopIteration:
                 run["out"] = run["harness"].result
                 live.remove(run)
+            except stopping.StopRequested as stop:
+                stopped = stop
+                live.remove(run)
             except Exception as error:
                 run["out"] = error
                 live.remove(run)
@@ -608,4 +618,6 @@ def run_together(harnesses: list[Harness]) -> list[RunResult | Exception]:
     for run in runs:
         if run["stream"] is not None:
             torch.cuda.current_stream(run["harness"].device).wait_stream(run["stream"])
+    if stopped is not None:
+        raise stopped
     return [run["out"] for run in runs]

@@ -1,0 +1,56 @@
+"""A signal stops a run at the next step with a checkpoint (benchmark/training/stopping.py):
+nothing since the last periodic checkpoint is lost, and the rerun resumes from that step."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import ROOT
+
+GRID = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--seeds", "0", "--conflict-pcts", "5",
+        "--set", "steps=4000", "--log-every", "20", "--no-progress"]
+
+
+def _steps_logged(results: Path) -> int:
+    logs = list((results / "logs").glob("*.jsonl"))
+    if not logs:
+        return 0
+    steps = [json.loads(line).get("step", 0) for line in logs[0].read_text().splitlines() if '"train"' in line]
+    return max(steps, default=0)
+
+
+def _start(results: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *GRID, "--results-dir", str(results)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DEBIASBENCH_THREADS": "1"})
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_at_the_next_step_with_a_checkpoint(tmp_path, signum):
+    run = _start(tmp_path)
+    deadline = time.monotonic() + 240
+    while _steps_logged(tmp_path) < 100 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run.send_signal(signum)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 128 + signum, err
+    assert "checkpointed at the step they reached" in err and "Traceback" not in err, err
+    checkpoints = list((tmp_path / "checkpoints").rglob("*.pt"))
+    assert len(checkpoints) == 1 and not list((tmp_path / "jobs").glob("*.json"))
+    state = torch.load(checkpoints[0], weights_only=True)
+    assert state["position"]["global_step"] >= 100  # the default checkpoint interval (300 s) never came: this is the stop's
+    assert not list((tmp_path / "claims").glob("*.json"))  # released: a rerun takes the job at once
+    if signum == signal.SIGINT:
+        rerun = _start(tmp_path)
+        _, err = rerun.communicate(timeout=240)
+        assert rerun.returncode == 0, err
+        record = json.loads(next((tmp_path / "jobs").glob("*.json")).read_text())
+        assert record["resumed_from_step"] == state["position"]["global_step"]
