@@ -33,8 +33,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2re
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
 h3{font-size:1.05rem;margin:1.4rem 0 .4rem} p.meta{color:#59636e;margin-top:0}
 .scroll{overflow-x:auto} table{border-collapse:collapse;font-size:.78rem;margin:.4rem 0 .3rem;font-variant-numeric:tabular-nums}
-th,td{padding:.25rem .35rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
-td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;overflow-wrap:anywhere;min-width:7rem;max-width:10rem}
+th,td{padding:.25rem .3rem;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;overflow-wrap:anywhere;min-width:7rem;max-width:10rem} td.count{white-space:normal;min-width:2.5rem}
 th{white-space:normal;background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafbfc}
 td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
@@ -46,8 +46,9 @@ figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
 def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>').replace('.', '.<wbr>')}</th>" for c in table.columns)  # long keys may break
     wrap = {j for j, name in enumerate(table.columns) if name in ("variant", "paper unbiased (Δ)")}  # long text: wrapped
-    cell_open = {True: '<td class="wrap">', False: "<td>"}
-    body = "".join("<tr>" + "".join(cell_open[j in wrap] + decorate(html.escape(c), table.marks.get((i, j), set()), "html") + "</td>"
+    counts = {j for j, name in enumerate(table.columns) if name == "n"}  # "2 (1 failed)" may take two lines
+    cell_open = {j: '<td class="wrap">' if j in wrap else '<td class="count">' if j in counts else "<td>" for j in range(len(table.columns))}
+    body = "".join("<tr>" + "".join(cell_open[j] + decorate(html.escape(c), table.marks.get((i, j), set()), "html") + "</td>"
                                     for j, c in enumerate(row)) + "</tr>" for i, row in enumerate(table.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f'<div class="scroll"><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
