@@ -88,7 +88,45 @@ def describe(jobs: list[Job], results_dir: str | Path) -> str:
     counts = {s: sum(1 for j in jobs if status[j.id].split(":")[0] == s) for s in ("done", "failed", "missing", "twin")}
     lines.append(f"{len(jobs)} jobs: {counts['done']} stored, {counts['twin']} to copy from a published twin, "
                  f"{counts['failed']} failed before (run again), {counts['missing']} to run; results in {root}")
+    to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")]
+    if to_run and store is not None:
+        lines.append(estimate_line(to_run, store.results()))
     return "\n".join(lines)
+
+
+def _kind(method: str, dataset: str, budget: str, protocol: Any) -> tuple[str, str, str, str]:
+    return method, dataset, budget, protocol.label
+
+
+def estimate_line(jobs: list[Job], records: list[dict[str, Any]]) -> str:
+    """How long `jobs` will train, one after another, from the stored runs of the same kind (method,
+    dataset, budget, protocol): the median of their training seconds per job. A rough guide: their
+    hyperparameters, ratios and the machine's load when they ran may differ."""
+    seconds: dict[tuple, list[float]] = {}
+    devices: dict[tuple, set[str]] = {}
+    for r in records:
+        job = r["job"]
+        spent = totals(r)["train_seconds"]
+        if spent > 0 and not r.get("twin_of"):  # a twin's seconds are its published run's
+            kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
+            seconds.setdefault(kind, []).append(spent)
+            devices.setdefault(kind, set()).add(str((r.get("environment") or {}).get("device_name") or "?"))
+    per_kind: dict[tuple, int] = {}
+    for j in jobs:
+        kind = _kind(j.method, j.dataset, j.budget, j.protocol)
+        per_kind[kind] = per_kind.get(kind, 0) + 1
+    known = {k: n for k, n in per_kind.items() if k in seconds}
+    unknown = [k for k in per_kind if k not in seconds]
+
+    def name(kind: tuple) -> str:
+        return f"{kind[0]}/{kind[1]}" + ("" if kind[3] == "published" else f" [{kind[3]}]")
+
+    median = {k: sorted(seconds[k])[len(seconds[k]) // 2] for k in known}
+    parts = [f"{name(k)} {n} x {median[k] / 60:.0f} min" for k, n in sorted(known.items())]
+    used = sorted(set().union(*(devices[k] for k in known))) if known else []
+    line = (f"time: about {sum(median[k] * n for k, n in known.items()) / 3600:.1f} h of training one job after another "
+            f"(median of stored runs of the same kind: {', '.join(parts)}; they ran on {', '.join(used)})") if known else "time: no estimate"
+    return line + (f"; no stored run to estimate {', '.join(name(k) for k in sorted(unknown))}" if unknown else "")
 
 
 def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "auto", backend: str = "serial",

@@ -53,3 +53,21 @@ def test_run_load_and_a_tidy_frame(tmp_path):
             rule.pop("valid", None)
     with pytest.raises(BenchError, match="no stored run has a 'valid' split"):
         res.frame(split="valid")
+
+
+def test_dry_run_estimates_the_time_from_stored_runs_of_the_same_kind():
+    from benchmark.api import estimate_line
+    from benchmark.grid.jobs import expand_grid
+
+    def stored(method: str, minutes: float, device: str = "AMD EPYC", twin: bool = False) -> dict:
+        job = {"method": method, "dataset": "cmnist", "budget": "paper", "hparams": {"method": {}, "dataset": {}}}
+        return {"job": job, "timings": {"a": {"steps": 10, "seconds": 60.0 * minutes}}, "environment": {"device_name": device},
+                **({"twin_of": "x"} if twin else {})}
+
+    records = [stored("erm", 2), stored("erm", 4), stored("erm", 30), stored("lff", 5, "GPU"), stored("lff", 100, twin=True)]
+    jobs = expand_grid(["erm", "lff", "dcwp"], ["cmnist"], [0, 1], [1], "paper")
+    line = estimate_line(jobs, records)
+    # erm: median of 2, 4, 30 = 4 min, twice; lff: 5 min twice (the twin's seconds are not its own): 18 min = 0.3 h
+    assert line.startswith("time: about 0.3 h of training") and "erm/cmnist 2 x 4 min" in line and "lff/cmnist 2 x 5 min" in line
+    assert "they ran on AMD EPYC, GPU" in line and line.endswith("no stored run to estimate dcwp/cmnist")
+    assert estimate_line(jobs, []) == "time: no estimate; no stored run to estimate dcwp/cmnist, erm/cmnist, lff/cmnist"
