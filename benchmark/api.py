@@ -66,8 +66,9 @@ def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str 
                        notes=notes, search=search)
 
 
-def describe(jobs: list[Job], results_dir: str | Path) -> str:
-    """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts."""
+def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None) -> str:
+    """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts
+    and the time estimate (from stored runs on `device`'s kind, cpu or cuda, when given)."""
     from benchmark.grid.runner import expected_vs_found
     from benchmark.grid.store import Store
 
@@ -90,7 +91,7 @@ def describe(jobs: list[Job], results_dir: str | Path) -> str:
                  f"{counts['failed']} failed before (run again), {counts['missing']} to run; results in {root}")
     to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")]
     if to_run and store is not None:
-        lines.append(estimate_line(to_run, store.results()))
+        lines.append(estimate_line(to_run, store.results(), device))
     return "\n".join(lines)
 
 
@@ -98,16 +99,18 @@ def _kind(method: str, dataset: str, budget: str, protocol: Any) -> tuple[str, s
     return method, dataset, budget, protocol.label
 
 
-def estimate_line(jobs: list[Job], records: list[dict[str, Any]]) -> str:
+def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | None = None) -> str:
     """How long `jobs` will train, one after another, from the stored runs of the same kind (method,
-    dataset, budget, protocol): the median of their training seconds per job. A rough guide: their
-    hyperparameters, ratios and the machine's load when they ran may differ."""
+    dataset, budget, protocol) on the same kind of device (`cpu` or `cuda`; any when None): the
+    median of their training seconds per job. A rough guide: their hyperparameters, ratios and the
+    machine's load when they ran may differ."""
     seconds: dict[tuple, list[float]] = {}
     devices: dict[tuple, set[str]] = {}
     for r in records:
         job = r["job"]
         spent = totals(r)["train_seconds"]
-        if spent > 0 and not r.get("twin_of"):  # a twin's seconds are its published run's
+        ran_on = str((r.get("environment") or {}).get("device", "?")).split(":")[0]
+        if spent > 0 and not r.get("twin_of") and device in (None, ran_on):  # a twin's seconds are its published run's
             kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
             seconds.setdefault(kind, []).append(spent)
             devices.setdefault(kind, set()).add(str((r.get("environment") or {}).get("device_name") or "?"))
@@ -126,7 +129,8 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]]) -> str:
     used = sorted(set().union(*(devices[k] for k in known))) if known else []
     line = (f"time: about {sum(median[k] * n for k, n in known.items()) / 3600:.1f} h of training one job after another "
             f"(median of stored runs of the same kind: {', '.join(parts)}; they ran on {', '.join(used)})") if known else "time: no estimate"
-    return line + (f"; no stored run to estimate {', '.join(name(k) for k in sorted(unknown))}" if unknown else "")
+    where = "" if device is None else f" on {device}"
+    return line + (f"; no stored run{where} to estimate {', '.join(name(k) for k in sorted(unknown))}" if unknown else "")
 
 
 def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "auto", backend: str = "serial",

@@ -228,12 +228,12 @@ def cmd_run(argv: list[str]) -> int:
                         args.budget, dict(parse_sets(args.sets)), user, args.protocol, args.backbone, args.search or 0, left_out)
         for line in dict.fromkeys(left_out):
             print(f"note: --methods all {line}", file=sys.stderr)
-    if args.dry_run:
-        print(api.describe(jobs, args.results_dir))
-        return 0
     from benchmark.training.harness import resolve_device
 
-    resolve_device(args.device)
+    device = resolve_device(args.device)
+    if args.dry_run:
+        print(api.describe(jobs, args.results_dir, device.type))
+        return 0
     store = Store(args.results_dir)
     for moved in store.require_usable(args.repair):
         print(f"repair: moved an unusable stored file to {moved}", file=sys.stderr)

@@ -61,10 +61,13 @@ def test_dry_run_estimates_the_time_from_stored_runs_of_the_same_kind():
 
     def stored(method: str, minutes: float, device: str = "AMD EPYC", twin: bool = False) -> dict:
         job = {"method": method, "dataset": "cmnist", "budget": "paper", "hparams": {"method": {}, "dataset": {}}}
-        return {"job": job, "timings": {"a": {"steps": 10, "seconds": 60.0 * minutes}}, "environment": {"device_name": device},
-                **({"twin_of": "x"} if twin else {})}
+        kind = "cuda:0" if device == "GPU" else "cpu"
+        return {"job": job, "timings": {"a": {"steps": 10, "seconds": 60.0 * minutes}},
+                "environment": {"device_name": device, "device": kind}, **({"twin_of": "x"} if twin else {})}
 
     records = [stored("erm", 2), stored("erm", 4), stored("erm", 30), stored("lff", 5, "GPU"), stored("lff", 100, twin=True)]
+    cpu = estimate_line(expand_grid(["erm", "lff"], ["cmnist"], [0], [1], "paper"), records, "cpu")
+    assert "erm/cmnist 1 x 4 min" in cpu and cpu.endswith("no stored run on cpu to estimate lff/cmnist")  # lff's only own run: a GPU's
     jobs = expand_grid(["erm", "lff", "dcwp"], ["cmnist"], [0, 1], [1], "paper")
     line = estimate_line(jobs, records)
     # erm: median of 2, 4, 30 = 4 min, twice; lff: 5 min twice (the twin's seconds are not its own): 18 min = 0.3 h
