@@ -2,7 +2,7 @@
 directory (several `run_bench.py` invocations, Dask/Ray workers, SLURM array tasks) never run a
 job twice at the same time and a job whose worker died is retried.
 
-    claims/<job name>.json   {"owner", "host", "pid", "heartbeat", "started", "attempt", "history"}
+    claims/<job name>.json   {"owner", "host", "pid", "heartbeat", "started", "attempt", "history", "progress"}
 
 A worker claims a job by creating its claim file complete and exclusively (written to a temp
 file, then hard-linked into place: atomic on local and NFS filesystems) and refreshes `heartbeat`
@@ -112,6 +112,12 @@ class Claim:
     def attempt(self) -> int:
         return int(self.content["attempt"])
 
+    def report_progress(self, progress: dict[str, Any]) -> None:
+        """Where the job is (`status` shows it): written with the next heartbeat. The key exists from
+        the claim's creation and its value is replaced whole, so the heartbeat thread can serialise
+        the content at any moment."""
+        self.content["progress"] = dict(progress)
+
     def still_ours(self) -> bool:
         current = read_claim(self.path)
         ours = current is not None and current.get("owner") == self.content["owner"]
@@ -148,7 +154,7 @@ def try_claim(path: Path) -> tuple[Claim | None, dict[str, Any] | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     now = time.time()
     content = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now,
-               "started": now, "ttl": claim_ttl(), "attempt": 1, "history": []}
+               "started": now, "ttl": claim_ttl(), "attempt": 1, "history": [], "progress": None}
     for _ in range(5):
         if _write_new(path, content):
             return Claim(path, content), None

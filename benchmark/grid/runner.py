@@ -102,6 +102,7 @@ def run_jobs(jobs: list[Job], results_dir: str, runtime: dict[str, Any], data_ro
             except Exception as e:
                 outs[job.id] = _failed(job, store, e)
                 continue
+            harness.rt.report_progress = claim.report_progress  # `status` reads it from the claim
             prepared.append((job, claim, started, harness, data))
         results = run_together([harness for _, _, _, harness, _ in prepared])
         for (job, claim, started, harness, data), result in zip(prepared, results):

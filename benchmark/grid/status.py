@@ -1,12 +1,15 @@
 """`run_bench.py status RESULTS_DIR`: what a (possibly shared, possibly still running) results
 directory holds, per method and dataset: done, running (a live claim), stalled (a claim whose
 worker stopped heartbeating: the next runner takes it over), failed, and pending (asked for by a
-recorded grid and none of the above). Failures are listed with their reasons.
+recorded grid and none of the above). Each running job's progress (stage, steps, steps/s and
+time left, as its worker last wrote into its claim) and each failure's reason follow.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from benchmark.grid.claims import is_stale
 from benchmark.errors import BenchError
@@ -38,10 +41,13 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
         name = stored_name(rec["job"])
         state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
         failures[name] = rec["reason"]
+    running = []
     for claim in store.claims():
         name = claim["name"]
         state[name] = "stalled" if is_stale(claim) else "running"
         about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
+        if state[name] == "running":
+            running.append(claim)
     for rec in usable["jobs"]:
         name = stored_name(rec["job"])
         state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
@@ -57,6 +63,29 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [progress_line(claim) for claim in sorted(running, key=lambda c: c["name"]) if state[claim["name"]] == "running"]
     for name in sorted(n for n, s in state.items() if s == "failed"):
         lines.append(f"failed: {name}: {failures[name]}")
     return "\n".join(lines + notes)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{max(1, round(seconds / 60))} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def progress_line(claim: dict[str, Any], now: float | None = None) -> str:
+    """One running job: where it is (from its claim's last report) and, at its recent rate, how long it has left."""
+    where = f"{claim['name']} ({claim.get('host', '?')}:{claim.get('pid', '?')})"
+    p = claim.get("progress")
+    if not isinstance(p, dict) or not p.get("total"):
+        return f"running: {where}: started, no training step reported yet"
+    try:
+        done, total, rate = int(p["done"]), int(p["total"]), p.get("steps_per_s")
+        line = (f"running: {where}: stage {p['stage']} step {int(p['step']):,}/{int(p['stage_steps']):,}, "
+                f"{done:,}/{total:,} steps overall ({100 * done / total:.0f} %)")
+        if isinstance(rate, (int, float)) and rate > 0:
+            line += f", {rate:.0f} steps/s, about {_minutes((total - done) / rate)} left"
+        age = (now or time.time()) - float(p["time"])
+        return line + (f" (reported {_minutes(age)} ago)" if age >= 60 else "")
+    except (KeyError, TypeError, ValueError):
+        return f"running: {where}: its progress report is unreadable"

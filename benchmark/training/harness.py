@@ -61,6 +61,7 @@ class RuntimeOptions:
     cuda_graphs: str = "auto"  # auto: capture the steps of stages that allow it (benchmark/training/graphs.py); off: never
     threads: int | None = None  # CPU threads asked for (--threads); None: chosen per job (benchmark/training/threads.py)
     heartbeat_seconds: float = 0.0  # without a progress bar: a line on stderr this often during a job (0: never)
+    report_progress: Callable[[dict[str, Any]], None] | None = None  # where the job is, at every log flush (its claim)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -138,6 +139,8 @@ class Harness:
         self.graph_steps: dict[str, dict[str, int]] = {}
         self.forward_counts: dict[str, dict[str, Any]] = {}  # per stage, until its timings are written
         self.last_heartbeat, self.heartbeat_step = time.monotonic(), 0
+        self.progress_anchor: tuple[float, int] | None = None  # (time, global step) where the rate's window began
+        self.progress_rate: float | None = None
         self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
@@ -396,11 +399,25 @@ class Harness:
                 f"lower the learning rate or try --set amp=off"
             )
         self._log({"event": "train", "stage": stage.name, "step": step, **record})
+        if self.rt.report_progress is not None:
+            self._report_progress(stage, step)
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
             self.bar.update(count)
         elif self.rt.heartbeat_seconds and time.monotonic() - self.last_heartbeat >= self.rt.heartbeat_seconds:
             self._heartbeat(stage, step, record.get("loss"))
+
+    def _report_progress(self, stage: Stage, step: int) -> None:
+        """Stage, steps done and steps/s, measured over windows of at least 30 s (None before the first)."""
+        now, done = time.time(), self.position["global_step"]
+        if self.progress_anchor is None:
+            self.progress_anchor = (now, done)
+        since, at = self.progress_anchor
+        if now - since >= 30:
+            self.progress_rate, self.progress_anchor = (done - at) / (now - since), (now, done)
+        total = sum(s.steps for s in self.stages if s.loss is not None)
+        self.rt.report_progress({"stage": stage.name, "step": step, "stage_steps": stage.steps, "done": done, "total": total,
+                                 "steps_per_s": self.progress_rate, "time": now})
 
     def _heartbeat(self, stage: Stage, step: int, loss: float | None) -> None:
         """One line on stderr every few minutes of a long job when no progress bar shows (a log file)."""
