@@ -21,7 +21,7 @@ def test_progress_line_by_hand():
                                          "35,100/70,200 steps overall (50 %), 39 steps/s, about 15 min left")
     claim["progress"].update(steps_per_s=None, time=now - 600)
     assert progress_line(claim, now).endswith("(50 %) (reported 10 min ago)")
-    assert progress_line({"name": "x", "progress": None}, now) == "running: x (?:?): started, no training step reported yet"
+    assert progress_line({"name": "x", "progress": None}, now) == "running: x (?:?): no progress reported yet"
 
 
 def test_the_harness_reports_progress_at_every_log_flush(synthetic):

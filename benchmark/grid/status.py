@@ -78,7 +78,7 @@ def progress_line(claim: dict[str, Any], now: float | None = None) -> str:
     where = f"{claim['name']} ({claim.get('host', '?')}:{claim.get('pid', '?')})"
     p = claim.get("progress")
     if not isinstance(p, dict) or not p.get("total"):
-        return f"running: {where}: started, no training step reported yet"
+        return f"running: {where}: no progress reported yet"
     try:
         done, total, rate = int(p["done"]), int(p["total"]), p.get("steps_per_s")
         line = (f"running: {where}: stage {p['stage']} step {int(p['step']):,}/{int(p['stage_steps']):,}, "
