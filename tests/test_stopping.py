@@ -16,7 +16,7 @@ import torch
 from tests.helpers import ROOT
 
 GRID = ["--methods", "erm", "--datasets", "synthetic", "--budget", "quick", "--seeds", "0", "--conflict-pcts", "5",
-        "--set", "steps=4000", "--log-every", "20", "--no-progress"]
+        "--set", "steps=3000", "--log-every", "20", "--no-progress"]
 
 
 def _steps_logged(results: Path) -> int:
