@@ -306,9 +306,12 @@ def cmd_report(argv: list[str]) -> int:
                    help="add each row's training compute: optimiser steps, forward samples, training minutes")
     p.add_argument("--paper", default=None, metavar="NAME",
                    help="one published table (configs/paper/NAME.yaml) in the paper's layout, from the stored results")
-    p.add_argument("--protocol", choices=("published", "matched"), default="published",
-                   help="--paper: the protocol of our runs to show beside the paper's (default: %(default)s)")
-    p.add_argument("--backbone", default=None, metavar="NAME", help="--paper with --protocol matched: the backbone")
+    p.add_argument("--protocol", choices=("published", "matched"), default=None,
+                   help="only the runs of this protocol; --paper: the protocol of our runs to show beside the paper's (default: published)")
+    p.add_argument("--backbone", default=None, metavar="NAME", help="with --protocol matched: only the runs on this backbone")
+    p.add_argument("--methods", nargs="+", default=None, metavar="M", help="only these methods' runs")
+    p.add_argument("--datasets", nargs="+", default=None, metavar="D", help="only these datasets' runs")
+    p.add_argument("--conflict-pcts", nargs="+", type=float, default=None, metavar="P", help="only these conflict ratios")
     p.add_argument("--tuned", choices=tuple(TUNING_RULES), default=None, metavar="RULE",
                    help="per cell, the stored setting that tuning rule RULE picks (val-accuracy, val-worst-group, val-unbiased, "
                         "oracle-test), at its checkpoint rule; replaces --selection")
@@ -319,16 +322,23 @@ def cmd_report(argv: list[str]) -> int:
         if args.format == "html":
             raise BenchError("--paper prints table, markdown, csv or latex; the html report holds every paper table")
         rule = args.selection if _given(argv, "--selection") else None
-        print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol, backbone=args.backbone,
-                               tuned=args.tuned))
+        if args.methods or args.datasets or args.conflict_pcts:
+            raise BenchError("--paper prints the paper's rows and columns: --methods, --datasets and --conflict-pcts do not apply")
+        print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol or "published",
+                               backbone=args.backbone, tuned=args.tuned))
         return 0
+    only = {"methods": args.methods, "datasets": args.datasets, "conflict_pcts": args.conflict_pcts, "protocol": args.protocol,
+            "backbone": args.backbone}
+    if args.format == "html" and any(only.values()):
+        raise BenchError("--format html writes every table of the directory: drop the --methods/--datasets/--conflict-pcts/"
+                         "--protocol/--backbone filters, or use another format")
     if args.format == "html":
         from benchmark.reports.html import write_html_report
 
         explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
         return 0
-    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics, args.compute, args.tuned))
+    print(report_dir(args.results_dir, args.format, args.selection, args.split, args.diagnostics, args.compute, args.tuned, only))
     return 0
 
 

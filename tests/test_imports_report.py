@@ -2,6 +2,9 @@
 import subprocess
 import sys
 
+import pytest
+
+from benchmark.errors import BenchError
 from benchmark.grid.jobs import stored_name
 from benchmark.reports.report import build_table, diagnostics_table, diagnostics_tables, render
 from tests.helpers import ROOT
@@ -138,3 +141,31 @@ def test_the_html_report_writes_nothing_but_its_file(tmp_path):
     page = write_html_report(out, tmp_path / "elsewhere" / "page.html")
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # no plots/ folder, nothing else
     assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["page.html"] and page.read_text().count("<img") >= 2
+
+
+def test_report_filters_by_method_ratio_and_protocol(tmp_path):
+    import json
+
+    from benchmark.reports.report import report_dir
+
+    def rec(i, method, pct, backbone=None):
+        r = _record(i, 0.5, pct=pct)
+        r["job"].update(method=method, id=f"id{i}")
+        if backbone:
+            r["job"]["hparams"]["protocol"] = {"name": "matched", "backbone": backbone}
+        return r
+
+    (tmp_path / "jobs").mkdir()
+    for r in [rec(0, "erm", 1.0), rec(1, "lff", 1.0), rec(2, "erm", 0.5), rec(3, "erm", 1.0, "cnn")]:
+        (tmp_path / "jobs" / f"{stored_name(r['job'])}.json").write_text(json.dumps(r))
+
+    def rows(**only) -> list[tuple[str, str]]:
+        text = report_dir(tmp_path, "csv", only=only)
+        return sorted((f"{float(line.split(',')[1]):g}", line.split(",")[2]) for line in text.splitlines() if line.startswith("cmnist,"))
+
+    assert rows() == [("0.5", "erm"), ("1", "erm"), ("1", "erm"), ("1", "lff")]
+    assert rows(methods=["erm"], conflict_pcts=[1]) == [("1", "erm"), ("1", "erm")]
+    assert rows(protocol="matched") == [("1", "erm")] and rows(protocol="published", methods=["lff"]) == [("1", "lff")]
+    assert rows(backbone="cnn") == [("1", "erm")]
+    with pytest.raises(BenchError, match="no stored result under .* matches methods dcwp"):
+        report_dir(tmp_path, only={"methods": ["dcwp"]})

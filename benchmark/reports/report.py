@@ -330,12 +330,28 @@ def _read_store(results_dir: str | Path):
     return Store(root, create=False)
 
 
+def keeps(job: dict[str, Any], only: dict[str, Any]) -> bool:
+    """Whether a stored job passes the `report` filters: `methods`, `datasets`, `conflict_pcts`,
+    `protocol` and `backbone` (a missing or empty filter keeps everything)."""
+    protocol = of_job(job)
+    return ((not only.get("methods") or job["method"] in only["methods"])
+            and (not only.get("datasets") or job["dataset"] in only["datasets"])
+            and (not only.get("conflict_pcts") or any(math.isclose(float(job["conflict_pct"]), float(p)) for p in only["conflict_pcts"]))
+            and (not only.get("protocol") or protocol.name == only["protocol"])
+            and (not only.get("backbone") or protocol.backbone == only["backbone"]))
+
+
 def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", split: str = "test",
-               diagnostics: bool = False, compute: bool = False, tuned: str | None = None) -> str:
-    """The tables of every stored result under a results directory (the `report` subcommand);
-    `diagnostics`: the per-run diagnostics table instead."""
+               diagnostics: bool = False, compute: bool = False, tuned: str | None = None,
+               only: dict[str, Any] | None = None) -> str:
+    """The tables of every stored result under a results directory (the `report` subcommand), or of
+    those that pass the filters in `only` (see `keeps`); `diagnostics`: the per-run diagnostics table instead."""
     store = _read_store(results_dir)
-    records = store.results()
+    only = {k: v for k, v in (only or {}).items() if v}
+    records = [r for r in store.results() if keeps(r["job"], only)]
+    if only and not records:
+        said = "; ".join(f"{k} {' '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in only.items())
+        raise BenchError(f"no stored result under {results_dir} matches {said}: `run_bench.py status {results_dir}` lists what it holds")
     if diagnostics:
         tables = diagnostics_tables(records)
         if not tables:
@@ -353,6 +369,6 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         rule, caption = checkpoint_rule(tuned), tuning_caption(tuned, chosen)
         done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
         return render_all(build_tables(records, rule, split, done, compute, caption), fmt)
-    failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures()]
+    failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures() if keeps(f["job"], only)]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
     return render_all(build_tables(records, rule, split, done + failed, compute), fmt)
