@@ -192,12 +192,17 @@ class Results:
         return pd.DataFrame(rows)
 
     def table(self, selection: str = "last", split: str = "test", fmt: str = "table", compute: bool = False,
-              tuned: str | None = None) -> str:
-        """The table the command line prints (`fmt`: table, markdown, csv, latex, html); `compute` adds steps and
-        minutes, `tuned` a selection rule across search draws (`val-accuracy`, ...) instead of the defaults."""
-        from benchmark.reports.report import report_dir
+              tuned: str | None = None, **only: Any) -> str:
+        """The table the command line prints (`fmt`: table, markdown, csv, latex); `compute` adds steps and
+        minutes, `tuned` a selection rule across search draws (`val-accuracy`, ...) instead of the defaults.
+        `only`: the report's filters, `methods=[...]`, `datasets=[...]`, `conflict_pcts=[...]`,
+        `protocol="matched"`, `backbone="mlp"`."""
+        from benchmark.reports.report import FILTERS, report_dir
 
-        return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned)
+        unknown = sorted(set(only) - set(FILTERS))
+        if unknown:
+            raise BenchError(f"unknown table filter {', '.join(unknown)}: the filters are {', '.join(FILTERS)}")
+        return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned, only=only)
 
     def paper(self, name: str, fmt: str = "table", selection: str | None = None, protocol: str = "published",
               backbone: str | None = None, tuned: str | None = None) -> str:

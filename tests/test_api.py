@@ -38,6 +38,11 @@ def test_run_load_and_a_tidy_frame(tmp_path):
     assert df["unbiased_acc"].between(0, 100).all() and (df["steps"] == 30).all()
     assert len(df["group_acc"].iloc[0]) == 16 and df["curve"].iloc[0][-1]["stage"] == "train"
     assert "optimizer.lr=0.001 (default)" in res.table()
+    assert "optimizer.lr=0.001 (default)" in res.table(methods=["erm"], conflict_pcts=[1])
+    with pytest.raises(BenchError, match="no stored result .* matches methods lff"):
+        res.table(methods=["lff"])
+    with pytest.raises(BenchError, match="unknown table filter method: the filters are methods"):
+        res.table(method=["erm"])
     assert "Test accuracy" in res.table(fmt="markdown") and "denetdm" in res.paper("denetdm-table1")
     paths = res.plot("ratio", tmp_path / "figs")
     assert sorted(p.suffix for p in paths) == [".pdf", ".png"]

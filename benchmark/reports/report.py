@@ -330,6 +330,9 @@ def _read_store(results_dir: str | Path):
     return Store(root, create=False)
 
 
+FILTERS = ("methods", "datasets", "conflict_pcts", "protocol", "backbone")
+
+
 def keeps(job: dict[str, Any], only: dict[str, Any]) -> bool:
     """Whether a stored job passes the `report` filters: `methods`, `datasets`, `conflict_pcts`,
     `protocol` and `backbone` (a missing or empty filter keeps everything)."""
