@@ -54,3 +54,25 @@ def test_a_signal_stops_at_the_next_step_with_a_checkpoint(tmp_path, signum):
         assert rerun.returncode == 0, err
         record = json.loads(next((tmp_path / "jobs").glob("*.json")).read_text())
         assert record["resumed_from_step"] == state["position"]["global_step"]
+
+
+def test_seeds_run_together_each_checkpoint_before_the_stop(synthetic, tmp_path):
+    """run_together: the stop reaches every harness at its next step; each saves its own checkpoint."""
+    from benchmark.training import stopping
+    from benchmark.training.harness import RuntimeOptions, run_together
+    from tests.helpers import harness
+
+    def ask_to_stop(progress: dict) -> None:
+        if progress["done"] >= 100 and not stopping.requested():
+            stopping._requested.append(signal.SIGINT)  # what the handler does on Ctrl-C
+
+    harnesses = [harness("erm", synthetic, seed=s, steps=1000, runtime=RuntimeOptions(
+        log_every=50, checkpoint_path=tmp_path / f"s{s}.pt", report_progress=ask_to_stop if s == 0 else None))
+        for s in (0, 1)]
+    try:
+        with pytest.raises(stopping.StopRequested):
+            run_together(harnesses)
+    finally:
+        stopping._requested.clear()
+    steps = [torch.load(tmp_path / f"s{s}.pt", weights_only=True)["position"]["global_step"] for s in (0, 1)]
+    assert steps[0] == 100 and 100 <= steps[1] <= 101  # seed 1 stops at its own next step
