@@ -27,9 +27,15 @@ def _steps_logged(results: Path) -> int:
     return max(steps, default=0)
 
 
+def _default_signals() -> None:
+    """In the child before exec: SIGINT handled as in a terminal, also where the test process was
+    started in the background (whose children inherit SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(results: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *GRID, "--results-dir", str(results)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
                             env={**os.environ, "DEBIASBENCH_THREADS": "1"})
 
 
