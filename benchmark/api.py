@@ -68,7 +68,8 @@ def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str 
 
 def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None) -> str:
     """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts
-    and the time estimate (from stored runs on `device`'s kind, cpu or cuda, when given)."""
+    and the time estimate (`estimate_line`: from the runs stored under `results_dir` on `device`'s kind,
+    cpu or cuda, when given; when those say nothing, from the suite's committed results/reference)."""
     from benchmark.grid.runner import expected_vs_found
     from benchmark.grid.store import Store
 
@@ -90,9 +91,18 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
     lines.append(f"{len(jobs)} jobs: {counts['done']} stored, {counts['twin']} to copy from a published twin, "
                  f"{counts['failed']} failed before (run again), {counts['missing']} to run; results in {root}")
     to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")]
-    if to_run and store is not None:
-        lines.append(estimate_line(to_run, store.results(), device))
+    if to_run:
+        line = estimate_line(to_run, store.results(), device) if store else None
+        if (line is None or line.startswith("time: no estimate")) and REFERENCE.is_dir() and REFERENCE.resolve() != root.resolve():
+            reference = estimate_line(to_run, Store(REFERENCE, create=False).results(), device)
+            if not reference.startswith("time: no estimate"):
+                line = reference.replace("median of stored runs", "median of the committed reference runs (results/reference)", 1)
+        if line is not None:
+            lines.append(line)
     return "\n".join(lines)
+
+
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"  # the runs committed with the suite
 
 
 def _kind(method: str, dataset: str, budget: str, protocol: Any) -> tuple[str, str, str, str]:
@@ -102,8 +112,8 @@ def _kind(method: str, dataset: str, budget: str, protocol: Any) -> tuple[str, s
 def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | None = None) -> str:
     """How long `jobs` will train, one after another, from the stored runs of the same kind (method,
     dataset, budget, protocol) on the same kind of device (`cpu` or `cuda`; any when None): the
-    median of their training seconds per job. A rough guide: their hyperparameters, ratios and the
-    machine's load when they ran may differ."""
+    median of their training seconds per job, and the fastest of them (runs stored while the machine
+    was busy take longer). A rough guide: their hyperparameters and ratios may differ."""
     seconds: dict[tuple, list[float]] = {}
     devices: dict[tuple, set[str]] = {}
     for r in records:
@@ -125,10 +135,12 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | 
         return f"{kind[0]}/{kind[1]}" + ("" if kind[3] == "published" else f" [{kind[3]}]")
 
     median = {k: sorted(seconds[k])[len(seconds[k]) // 2] for k in known}
+    fastest = sum(min(seconds[k]) * n for k, n in known.items()) / 3600
     parts = [f"{name(k)} {n} x {median[k] / 60:.0f} min" for k, n in sorted(known.items())]
     used = sorted(set().union(*(devices[k] for k in known))) if known else []
-    line = (f"time: about {sum(median[k] * n for k, n in known.items()) / 3600:.1f} h of training one job after another "
-            f"(median of stored runs of the same kind: {', '.join(parts)}; they ran on {', '.join(used)})") if known else "time: no estimate"
+    line = (f"time: about {sum(median[k] * n for k, n in known.items()) / 3600:.1f} h of training one job after another, "
+            f"{fastest:.1f} h at the fastest stored run of each kind (median of stored runs of the same kind: "
+            f"{', '.join(parts)}; they ran on {', '.join(used)})") if known else "time: no estimate"
     where = "" if device is None else f" on {device}"
     return line + (f"; no stored run{where} to estimate {', '.join(name(k) for k in sorted(unknown))}" if unknown else "")
 

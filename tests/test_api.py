@@ -76,6 +76,15 @@ def test_dry_run_estimates_the_time_from_stored_runs_of_the_same_kind():
     jobs = expand_grid(["erm", "lff", "dcwp"], ["cmnist"], [0, 1], [1], "paper")
     line = estimate_line(jobs, records)
     # erm: median of 2, 4, 30 = 4 min, twice; lff: 5 min twice (the twin's seconds are not its own): 18 min = 0.3 h
-    assert line.startswith("time: about 0.3 h of training") and "erm/cmnist 2 x 4 min" in line and "lff/cmnist 2 x 5 min" in line
+    assert line.startswith("time: about 0.3 h of training one job after another, 0.2 h at the fastest stored run of each kind")
+    assert "erm/cmnist 2 x 4 min" in line and "lff/cmnist 2 x 5 min" in line  # fastest: 2 x 2 + 2 x 5 = 14 min = 0.2 h
     assert "they ran on AMD EPYC, GPU" in line and line.endswith("no stored run to estimate dcwp/cmnist")
     assert estimate_line(jobs, []) == "time: no estimate; no stored run to estimate dcwp/cmnist, erm/cmnist, lff/cmnist"
+
+
+def test_dry_run_falls_back_to_the_committed_reference_runs(tmp_path):
+    jobs = api.grid(["erm"], ["cmnist"], seeds=[0], conflict_pcts=[1])
+    last = api.describe(jobs, tmp_path / "fresh", "cpu").splitlines()[-1]
+    assert "median of the committed reference runs (results/reference) of the same kind: erm/cmnist 1 x" in last
+    quick = api.grid(["erm"], ["synthetic"], seeds=[0], conflict_pcts=[1], budget="quick")
+    assert api.describe(quick, tmp_path / "fresh", "cpu").splitlines()[-1].startswith("1 jobs: 0 stored")  # nothing to go by
