@@ -117,13 +117,12 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | 
     seconds: dict[tuple, list[float]] = {}
     devices: dict[tuple, set[str]] = {}
     for r in records:
-        job = r["job"]
+        job, env = r["job"], r.get("environment") or {}
         spent = totals(r)["train_seconds"]
-        ran_on = str((r.get("environment") or {}).get("device", "?")).split(":")[0]
-        if spent > 0 and not r.get("twin_of") and device in (None, ran_on):  # a twin's seconds are its published run's
+        if spent > 0 and not r.get("twin_of") and device in (None, str(env.get("device", "?")).split(":")[0]):  # a twin's seconds are its published run's
             kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
             seconds.setdefault(kind, []).append(spent)
-            devices.setdefault(kind, set()).add(str((r.get("environment") or {}).get("device_name") or "?"))
+            devices.setdefault(kind, set()).add(str(env.get("device_name") or "?"))
     per_kind: dict[tuple, int] = {}
     for j in jobs:
         kind = _kind(j.method, j.dataset, j.budget, j.protocol)

@@ -41,13 +41,11 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
         name = stored_name(rec["job"])
         state[name], about[name] = "failed", (rec["job"]["method"], rec["job"]["dataset"])
         failures[name] = rec["reason"]
-    running = []
-    for claim in store.claims():
+    claims = store.claims()
+    for claim in claims:
         name = claim["name"]
         state[name] = "stalled" if is_stale(claim) else "running"
         about.setdefault(name, tuple(name.split("_")[:2]))  # type: ignore[arg-type]
-        if state[name] == "running":
-            running.append(claim)
     for rec in usable["jobs"]:
         name = stored_name(rec["job"])
         state[name], about[name] = "done", (rec["job"]["method"], rec["job"]["dataset"])
@@ -63,7 +61,7 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [progress_line(claim) for claim in sorted(running, key=lambda c: c["name"]) if state[claim["name"]] == "running"]
+    lines += [progress_line(claim) for claim in sorted(claims, key=lambda c: c["name"]) if state[claim["name"]] == "running"]
     for name in sorted(n for n, s in state.items() if s == "failed"):
         lines.append(f"failed: {name}: {failures[name]}")
     return "\n".join(lines + notes)

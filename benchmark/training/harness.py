@@ -144,6 +144,11 @@ class Harness:
         self.capture_stream: torch.cuda.Stream | None = None
         self.cpu_rng = torch.get_rng_state()  # where a run of its own would go on from (run_together)
 
+    @property
+    def total_steps(self) -> int:
+        """Optimiser steps over all loss stages (what progress bars, heartbeats and reports count to)."""
+        return sum(s.steps for s in self.stages if s.loss is not None)
+
     def _group_splits(self) -> tuple[str, ...]:
         """The splits whose group labels the method may see, from its declared supervision."""
         level = self.method.supervision  # one of SUPERVISION: checked when the method was registered
@@ -415,16 +420,15 @@ class Harness:
         since, at = self.progress_anchor
         if now - since >= 30:
             self.progress_rate, self.progress_anchor = (done - at) / (now - since), (now, done)
-        total = sum(s.steps for s in self.stages if s.loss is not None)
-        self.rt.report_progress({"stage": stage.name, "step": step, "stage_steps": stage.steps, "done": done, "total": total,
-                                 "steps_per_s": self.progress_rate, "time": now})
+        self.rt.report_progress({"stage": stage.name, "step": step, "stage_steps": stage.steps, "done": done,
+                                 "total": self.total_steps, "steps_per_s": self.progress_rate, "time": now})
 
     def _heartbeat(self, stage: Stage, step: int, loss: float | None) -> None:
         """One line on stderr every few minutes of a long job when no progress bar shows (a log file)."""
         now = time.monotonic()
         rate = (self.position["global_step"] - self.heartbeat_step) / max(now - self.last_heartbeat, 1e-9)
         self.last_heartbeat, self.heartbeat_step = now, self.position["global_step"]
-        total = sum(s.steps for s in self.stages if s.loss is not None)
+        total = self.total_steps
         print(f"  ... {self.method.name} on {self.data.info.name}, seed {self.seed}: stage {stage.name} step {step:,}/{stage.steps:,} "
               f"({self.position['global_step']:,}/{total:,} overall), {rate:.0f} steps/s"
               + ("" if loss is None else f", loss {loss:.4f}"), file=sys.stderr, flush=True)
@@ -539,7 +543,7 @@ class Harness:
         """`run`, one optimiser step (or once-only stage) at a time, for `run_together`."""
         state = self.load_checkpoint()
         self._log({"event": "data", "placement": self.data.placement, "device": str(self.device)})
-        total = sum(s.steps for s in self.stages if s.loss is not None)
+        total = self.total_steps
         if self.rt.progress:
             from tqdm import tqdm
 
