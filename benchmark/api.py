@@ -119,7 +119,8 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | 
     for r in records:
         job, env = r["job"], r.get("environment") or {}
         spent = totals(r)["train_seconds"]
-        if spent > 0 and not r.get("twin_of") and device in (None, str(env.get("device", "?")).split(":")[0]):  # a twin's seconds are its published run's
+        ran_on = str(env.get("device", "?")).split(":")[0]
+        if spent > 0 and not r.get("twin_of") and device in (None, ran_on):  # a twin's seconds are its published run's
             kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
             seconds.setdefault(kind, []).append(spent)
             devices.setdefault(kind, set()).add(str(env.get("device_name") or "?"))
