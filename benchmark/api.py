@@ -11,6 +11,7 @@
     print(res.table(fmt="markdown"))                          # the run's table
     print(res.paper("denetdm-table1"))                        # a published table, ours beside theirs
     res.plot("ratio")                                         # PNG + PDF under results/mine/plots
+    print(res.compare("results/reference", methods=["erm"]))  # a rerun against the reference, cell by cell
 
 The command line is a layer over these functions: `run_bench.py` expands its flags with `grid`.
 """
@@ -222,6 +223,19 @@ class Results:
         from benchmark.reports.paper import paper_table_text
 
         return paper_table_text(name, self.root, fmt, selection, protocol=protocol, backbone=backbone, tuned=tuned)
+
+    def compare(self, other_dir: str | Path, selection: str = "last", metric: str = "unbiased_acc", fmt: str = "table",
+                **only: Any) -> str:
+        """This directory against `other_dir` cell by cell (`report DIR --against OTHER`): each side's mean
+        and 95 % interval, the difference and Welch's p; `only` takes the table filters."""
+        from benchmark.reports.compare import compare_table
+        from benchmark.reports.report import FILTERS
+        from benchmark.reports.tables import render
+
+        unknown = sorted(set(only) - set(FILTERS))
+        if unknown:
+            raise BenchError(f"unknown table filter {', '.join(unknown)}: the filters are {', '.join(FILTERS)}")
+        return render(compare_table(self.root, other_dir, selection, metric, only), fmt)
 
     def plot(self, kind: str, out_dir: str | Path | None = None, selection: str = "last", **options: Any) -> list[Path]:
         """Draw figure `kind` (ratio, sparsity, groups, curves) as PNG and PDF; returns the paths written.

@@ -288,8 +288,9 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_report(argv: list[str]) -> int:
+    from benchmark.metrics import METRIC_NAMES
     from benchmark.reports.report import report_dir
-    from benchmark.reports.tables import FORMATS
+    from benchmark.reports.tables import FORMATS, render
     from benchmark.selection import RULES
     from benchmark.grid.tuning import TUNING_RULES
 
@@ -315,7 +316,25 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument("--tuned", choices=tuple(TUNING_RULES), default=None, metavar="RULE",
                    help="per cell, the stored setting that tuning rule RULE picks (val-accuracy, val-worst-group, val-unbiased, "
                         "oracle-test), at its checkpoint rule; replaces --selection")
+    p.add_argument("--against", default=None, metavar="DIR",
+                   help="compare with another results directory cell by cell (a rerun against results/reference): "
+                        "means, difference, Welch's test")
+    p.add_argument("--metric", choices=METRIC_NAMES, default="unbiased_acc", help="with --against: the metric compared")
     args = p.parse_args(argv)
+    only = {"methods": args.methods, "datasets": args.datasets, "conflict_pcts": args.conflict_pcts, "protocol": args.protocol,
+            "backbone": args.backbone}
+    if args.against:
+        from benchmark.reports.compare import compare_table
+
+        clash = [flag for flag, on in (("--paper", args.paper), ("--tuned", args.tuned), ("--diagnostics", args.diagnostics),
+                                        ("--compute", args.compute), ("--format html", args.format == "html"),
+                                        ("--split valid", args.split != "test")) if on]
+        if clash:
+            raise BenchError(f"--against compares the test tables of two directories; drop {', '.join(clash)}")
+        print(render(compare_table(args.results_dir, args.against, args.selection, args.metric, only), args.format))
+        return 0
+    if _given(argv, "--metric"):
+        raise BenchError("--metric chooses what --against compares; the other tables show every metric")
     if args.paper:
         from benchmark.reports.paper import paper_table_text
 
@@ -327,8 +346,6 @@ def cmd_report(argv: list[str]) -> int:
         print(paper_table_text(args.paper, args.results_dir, args.format, rule, protocol=args.protocol or "published",
                                backbone=args.backbone, tuned=args.tuned))
         return 0
-    only = {"methods": args.methods, "datasets": args.datasets, "conflict_pcts": args.conflict_pcts, "protocol": args.protocol,
-            "backbone": args.backbone}
     if args.format == "html" and any(only.values()):
         raise BenchError("--format html writes every table of the directory: drop the --methods/--datasets/--conflict-pcts/"
                          "--protocol/--backbone filters, or use another format")

@@ -100,7 +100,8 @@ def fmt_interval(mean: float, half: float) -> str:
 
 def decorate(text: str, marks: set[str], fmt: str) -> str:
     """A cell's text with its marks: the best in bold (text: a trailing *), ≈ for not distinguishable
-    from the best, ‡ for beyond the published spread (never bold: it is not a ranking)."""
+    from the best, ‡ for beyond the published spread (never bold: it is not a ranking), ! for a cell
+    that differs between two results directories (benchmark/reports/compare.py)."""
     if not text or not marks:
         return text
     if "best" in marks:
@@ -109,4 +110,6 @@ def decorate(text: str, marks: set[str], fmt: str) -> str:
         text += r" $\approx$" if fmt == "latex" else " ≈"
     if "beyond" in marks:
         text += r" $^\ddagger$" if fmt == "latex" else " ‡"
+    if "differs" in marks:
+        text += " !"
     return text
