@@ -14,7 +14,10 @@ from benchmark.grid.runner import run_grid, runtime_options, seed_groups
 from benchmark.grid.store import Store
 from tests.helpers import harness, params
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+def cuda(test):
+    """A GPU-only test: marked `cuda` (`pytest -m cuda` runs these alone) and skipped without a GPU."""
+    return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(test))
 
 
 def _harness(method: str, data, seed: int, device: str = "cpu", steps: int = 30, hparams: dict | None = None,
