@@ -5,6 +5,7 @@
     jobs = api.grid(methods=["erm", "lff"], datasets=["cmnist"], conflict_pcts=[1], seeds=[0, 1],
                     sets={"lff.gce_q": [0.5, 0.7]})         # a list expands the grid, as v1,v2 does
     print(api.describe(jobs, "results/mine"))                # what --dry-run prints
+    print(api.show_config(jobs))                              # every resolved setting as YAML (--show-config)
     api.run(jobs, "results/mine", device="cpu")               # resumable: finished jobs are skipped
     res = api.load("results/mine")
     df = res.frame()                                          # one row per job, every setting its own column
@@ -101,6 +102,36 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
         if line is not None:
             lines.append(line)
     return "\n".join(lines)
+
+
+def show_config(jobs: list[Job]) -> str:
+    """The resolved settings of a grid as YAML, what `--show-config` prints: one document per setting
+    (method, dataset, ratio, budget, protocol and `hparams` as a stored result holds them; the seeds
+    that share it collapsed into one list), keys sorted, so that two commands' settings compare with `diff`."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Mappings one key per line (a changed value is a one-line diff); lists of numbers on one line."""
+
+    def flow_list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
+        flat = all(not isinstance(v, (dict, list)) for v in items)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flat)
+
+    Dumper.add_representer(list, flow_list)
+    settings: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        settings.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json), []).append(job)
+    docs = []
+    for (method, dataset, pct, budget, _), same in settings.items():
+        first = same[0]
+        doc = {"method": method, "dataset": dataset, "conflict_pct": pct, "budget": budget,
+               "seeds": sorted(j.seed for j in same), "protocol": first.protocol.label, "hparams": first.hparams}
+        if first.draw is not None:
+            doc["draw"] = first.draw
+        title = f"# {method} on {dataset} at {pct:g} %, {budget} budget, {first.protocol.label} protocol"
+        title += ("" if first.draw is None else f", search draw {first.draw}") + f": seeds {' '.join(map(str, doc['seeds']))}"
+        docs.append(title + "\n" + yaml.dump(doc, Dumper=Dumper, sort_keys=True, default_flow_style=False, width=120))
+    return "---\n".join(docs).rstrip("\n")
 
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"  # the runs committed with the suite

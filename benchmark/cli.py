@@ -97,6 +97,9 @@ def run_parser() -> ArgumentParser:
                         "tensorboard extra: pip install -e \".[tensorboard]\")")
     p.add_argument("--dry-run", action="store_true",
                    help="print the grid (each job's name and id, its search draw, whether it is stored) and run nothing")
+    p.add_argument("--show-config", action="store_true",
+                   help="print every resolved setting of the grid as YAML (one document per setting, seeds collapsed, "
+                        "keys sorted: diff two commands' output) and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-every", type=int, default=100, help="read training logs every N steps (default: %(default)s)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval (default: %(default)s)")
@@ -228,6 +231,9 @@ def cmd_run(argv: list[str]) -> int:
                         args.budget, dict(parse_sets(args.sets)), user, args.protocol, args.backbone, args.search or 0, left_out)
         for line in dict.fromkeys(left_out):
             print(f"note: --methods all {line}", file=sys.stderr)
+    if args.show_config:
+        print(api.show_config(jobs))
+        return 0
     from benchmark.training.harness import resolve_device
 
     device = resolve_device(args.device)

@@ -162,3 +162,17 @@ def test_tensorboard_export_holds_the_training_losses_and_the_evaluation_curve(t
     tags = set(events.Tags()["scalars"])
     assert {"train/train/loss", "test/unbiased_acc", "valid/worst_group_acc"} <= tags
     assert events.Scalars("train/train/loss")[-1].step == 300 and 0 <= events.Scalars("test/unbiased_acc")[-1].value <= 100
+
+
+def test_show_config_prints_each_setting_once_as_yaml_that_diffs(tmp_path):
+    import yaml
+
+    base = cli("--methods", "lc", "erm", "--conflict-pcts", "1", "--seeds", "0", "1", "--show-config", "--results-dir", str(tmp_path))
+    assert base.returncode == 0, base.stderr
+    docs = list(yaml.safe_load_all(base.stdout))
+    assert [(d["method"], d["seeds"]) for d in docs] == [("lc", [0, 1]), ("erm", [0, 1])]   # seeds collapsed, one per setting
+    assert docs[0]["hparams"]["method"]["optimizer"]["lr"] == 1e-3 and docs[0]["hparams"]["dataset"]["valid_fraction"] == 0.0
+    changed = cli("--methods", "lc", "erm", "--conflict-pcts", "1", "--seeds", "0", "1", "--show-config", "--set", "lc.optimizer.lr=0.01")
+    differ = [(a, b) for a, b in zip(base.stdout.splitlines(), changed.stdout.splitlines()) if a != b]
+    assert differ == [("      lr: 0.001", "      lr: 0.01")]                                # the one changed value, nothing else
+    assert not (tmp_path / "jobs").exists()                                              # nothing ran
