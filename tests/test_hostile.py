@@ -243,8 +243,8 @@ def test_a_zero_byte_claim_goes_stale_by_its_file_time_and_is_taken_over(tmp_pat
     os.utime(claim, (old, old))
     main(["status", str(tmp_path)])
     assert " 1 " in capsys.readouterr().out.splitlines()[2].split("synthetic")[1][:30]  # stalled column
-    started = time.monotonic()
-    assert main([*QUICK, "--results-dir", str(tmp_path)]) == 0 and time.monotonic() - started < 60
+    assert main([*QUICK, "--results-dir", str(tmp_path)]) == 0
+    assert "held by other runners" not in capsys.readouterr().err  # taken over at once, not waited for
     (record,) = store.results()
     assert record["lost_attempts"][0]["reason"].startswith("claim file unreadable") and not claim.exists()
 
