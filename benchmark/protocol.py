@@ -48,6 +48,25 @@ class Protocol:
         return apply(method, dataset, hp, self)
 
 
+def predictor_spec(job: dict[str, Any]) -> dict[str, Any]:
+    """The model spec a stored job predicts with (`target` where a method trains several networks,
+    else `model`); {} when it names none."""
+    hp = (job.get("hparams") or {}).get("method", {})
+    spec = hp.get("target") or hp.get("model") or {}
+    return spec if isinstance(spec, dict) and "name" in spec else {}
+
+
+def network_text(job: dict[str, Any]) -> str:
+    """The network a stored job predicts with, as a table names it: its name and widths
+    (`mlp 100-100-100`, `cnn 64-128-256`, `resnet50 (ImageNet)`); "" when the job names none."""
+    spec = predictor_spec(job)
+    if not spec:
+        return ""
+    widths = spec.get("hidden") or spec.get("channels") or [layer[0] for layer in spec.get("layers") or []]
+    text = str(spec["name"]) + (" " + "-".join(str(w) for w in widths) if widths else "")
+    return text + (" (ImageNet)" if spec.get("pretrained") else "")
+
+
 def backbones(dataset: str) -> dict[str, dict[str, Any]]:
     """The dataset's named matched backbones: {name: {network: spec, shallow: spec, ...}}, first = default."""
     found = dataset_config(dataset).get("backbones") or {}

@@ -169,3 +169,28 @@ def test_report_filters_by_method_ratio_and_protocol(tmp_path):
     assert rows(backbone="cnn") == [("1", "erm")]
     with pytest.raises(BenchError, match="no stored result under .* matches methods dcwp"):
         report_dir(tmp_path, only={"methods": ["dcwp"]})
+
+
+def test_rows_on_different_networks_say_which_beside_each():
+    def rec(seed, method, model):
+        r = _record(seed, 0.5)
+        r["job"].update(method=method, id=f"{method}{seed}")
+        r["job"]["hparams"]["method"]["model"] = model
+        return r
+
+    mlp, cnn = {"name": "mlp", "hidden": [100, 100, 100]}, {"name": "cnn", "channels": [64, 128, 256]}
+    mixed = build_table([rec(0, "erm", mlp), rec(1, "erm", mlp), rec(0, "lff", cnn)])
+    col = mixed.columns.index("network")
+    assert {r[2]: r[col] for r in mixed.rows} == {"erm": "mlp 100-100-100", "lff": "cnn 64-128-256"}
+    assert any(n.startswith("network = ") for n in mixed.notes) and set(mixed.numeric["network"]) == {"mlp 100-100-100", "cnn 64-128-256"}
+    same = build_table([rec(0, "erm", mlp), rec(0, "lff", mlp)])
+    assert "network" not in same.columns and not any(n.startswith("network = ") for n in same.notes)
+
+
+def test_a_paper_table_names_the_networks_of_its_rows():
+    from benchmark.reports.paper import load_paper, note_lines, paper_jobs
+
+    table = load_paper("denetdm-table1")
+    paper_jobs(table, [0], "quick")
+    line = next(n for n in note_lines(table, {}, "‡") if n.startswith("our runs' networks"))
+    assert "cnn 64-128-256 (jtt)" in line and "mlp 100-100-100 (groupdro erm lff)" in line and "mlp 100-100-16 (disent lc)" in line

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.grid.jobs import default_job, file_stem
-from benchmark.protocol import of_job
+from benchmark.protocol import of_job, predictor_spec
 from benchmark.reports.palette import method_color, shade
 from benchmark.supervision import LINESTYLES, MARKERS
 from benchmark.supervision import label as supervision_label
@@ -58,9 +58,7 @@ def network_label(job: dict[str, Any]) -> str:
     protocol = of_job(job)
     if protocol.key is not None:
         return f"{protocol.backbone} (matched)"
-    hp = job["hparams"].get("method", {})
-    spec = hp.get("target") or hp.get("model") or {}
-    return str(spec.get("name", "")) if isinstance(spec, dict) else ""
+    return str(predictor_spec(job).get("name", ""))
 
 
 def curve_colors(frame: pd.DataFrame) -> dict[str, str]:

@@ -32,7 +32,7 @@ from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml, su
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import Job, canonical, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
-from benchmark.protocol import Protocol
+from benchmark.protocol import Protocol, network_text
 from benchmark.protocol import caption as protocol_caption
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, decorate, fmt_interval, t_interval
 from benchmark.reports.tables import Table, render
@@ -74,6 +74,7 @@ class PaperTable:
     notes: list[str] = field(default_factory=list)
     protocols: list[Protocol] = field(default_factory=lambda: [Protocol()])  # of our runs (the paper's: its own networks)
     tuned: str = ""  # how our settings were selected across a search (benchmark/grid/tuning.py), if they were
+    networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # of our runs: {dataset: {network: [methods]}}
 
 
 def available() -> list[str]:
@@ -174,6 +175,11 @@ def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | 
     jobs = expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
                        pcts_by_dataset=by_dataset, only_supported=True, protocol=protocol, backbone=backbone, search=search)
     table.protocols = sorted({job.protocol for job in jobs}, key=lambda p: p.label) or [Protocol()]
+    table.networks = {}
+    for job in jobs:
+        methods = table.networks.setdefault(job.dataset, {}).setdefault(network_text({"hparams": job.hparams}), [])
+        if job.method not in methods:
+            methods.append(job.method)
     return jobs
 
 
@@ -259,6 +265,11 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
     others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
     if others:
         notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
+    mixed = {d: n for d, n in table.networks.items() if len(n) > 1}
+    if mixed:
+        notes.append("our runs' networks (each row's predictor; rows on different networks compare networks as much as methods): "
+                     + "; ".join(f"{d}: " + ", ".join(f"{net or '?'} ({' '.join(ms)})" for net, ms in sorted(n.items()))
+                                 for d, n in mixed.items()))
     notes.append(f"{flag} = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); " + summary(table, cells))
     notes += [INTERVAL_NOTE, TEST_NOTE.replace("of its block", "of its column") + "; avg rank = a row's mean over the columns where it has results of its rank among the rows with results there"]
     return notes + [SUPERVISION_NOTE] + table.notes

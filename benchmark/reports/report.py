@@ -22,7 +22,7 @@ from benchmark.errors import BenchError
 from benchmark.grid.jobs import canonical, complete_hparams, default_job
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
-from benchmark.protocol import of_job
+from benchmark.protocol import network_text, of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.reports.paper import paper_numbers
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, fmt_interval, ranks, t_interval
@@ -59,7 +59,8 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         m = metrics[split]
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-            "supervision": of_record(rec), "protocol": of_job(job).label, "seed": job["seed"], "budget": job["budget"],
+            "supervision": of_record(rec), "protocol": of_job(job).label, "network": network_text(job), "seed": job["seed"],
+            "budget": job["budget"],
             "hparams": hparams_key(job), "is_default": getattr(default_job(job), "id", None) == job.get("id"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
@@ -179,8 +180,10 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     paper, sources = paper_numbers()
     show_sparsity = bool(len(df)) and df["sparsity"].notna().any()
     show_variant = bool(len(df)) and (df["variant"] != "").any()
+    show_network = bool(len(df)) and df["network"].nunique() > 1  # rows on different networks: say which, beside each
     metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
-    columns = ["dataset", "conflict %", "method", "supervision"] + (["variant"] if show_variant else []) + ["n", "rank"] + metric_cols
+    columns = ["dataset", "conflict %", "method", "supervision"] + (["network"] if show_network else [])
+    columns += (["variant"] if show_variant else []) + ["n", "rank"] + metric_cols
     columns += (["sparsity"] if show_sparsity else []) + (list(COMPUTE_COLUMNS) if compute else []) + ["paper unbiased (Δ)"]
     keys = set(status)
     if len(df):
@@ -195,7 +198,8 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         interval = {m: t_interval(g[m]) if n else (math.nan, math.nan) for m in METRIC_NAMES + ("sparsity",)}
         seeds_of[len(rows)] = {m: [float(v) for v in g[m] if not math.isnan(v)] for m in METRIC_NAMES} if n else {}
         level = g["supervision"].iloc[0] if n else declared(method)
-        row = [dataset, f"{pct:g}", method, label(level)] + ([variant] if show_variant else [])
+        network = " / ".join(sorted(set(g["network"]))) if n else ""
+        row = [dataset, f"{pct:g}", method, label(level)] + ([network] if show_network else []) + ([variant] if show_variant else [])
         counts = status.get(key, {})
         missing = {k: v for k, v in counts.items() if k != "done" and v}
         row.append(f"{n}" + ("" if not missing else " (" + ", ".join(f"{v} {k}" for k, v in sorted(missing.items())) + ")"))
@@ -214,7 +218,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
             delta = stat["unbiased_acc"][0] - pub[0]
             row.append(pub_txt + ("" if math.isnan(delta) else f" ({delta:+.2f})"))
         rows.append(row)
-        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level,
+        numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level, "network": network,
                         "protocol": next(iter(protocols)).label if protocols else "published", "variant": variant, "n": n,
                         **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
                         **{f"{m}_ci95": interval[m][1] for m in METRIC_NAMES},
@@ -228,6 +232,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
+    if show_network:
+        notes.append("network = the network each row predicts with (name and layer widths): rows on different networks compare "
+                     "networks as much as methods; --protocol matched trains every method on one backbone.")
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
                  "mean over bias-aligned/-conflicting groups; overall = all samples.")
     notes += [INTERVAL_NOTE + ".", TEST_NOTE + "; rank = rank by mean unbiased accuracy within the dataset and ratio."]
