@@ -194,3 +194,18 @@ def test_a_paper_table_names_the_networks_of_its_rows():
     paper_jobs(table, [0], "quick")
     line = next(n for n in note_lines(table, {}, "‡") if n.startswith("our runs' networks"))
     assert "cnn 64-128-256 (jtt)" in line and "mlp 100-100-100 (groupdro erm lff)" in line and "mlp 100-100-16 (disent lc)" in line
+
+
+def test_the_html_page_shows_the_network_under_the_method_name():
+    from benchmark.reports.html import _table_html
+
+    def rec(seed, method, model):
+        r = _record(seed, 0.5)
+        r["job"].update(method=method, id=f"{method}{seed}")
+        r["job"]["hparams"]["method"]["model"] = model
+        return r
+
+    table = build_table([rec(0, "erm", {"name": "mlp", "hidden": [100, 100, 100]}), rec(0, "lff", {"name": "cnn", "channels": [64, 128, 256]})])
+    page = _table_html(table)
+    assert "<th>network</th>" not in page and "<td>lff<br><span class=\"paper net\">cnn 64-128-256</span></td>" in page
+    assert page.count("<th>") == len(table.columns) - 1

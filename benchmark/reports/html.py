@@ -12,6 +12,8 @@ with their reasons.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import base64
 import html
 import tempfile
@@ -37,22 +39,42 @@ th,td{padding:.25rem .3rem;border-bottom:1px solid #e4e7eb;text-align:right;whit
 td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem;max-width:11rem;text-align:left} td.cell{white-space:normal;overflow-wrap:anywhere;min-width:7rem;max-width:10rem} td.count{white-space:normal;min-width:2.5rem}
 th{white-space:normal;background:#f6f8fa;position:sticky;top:0} td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafbfc}
-td .paper{color:#59636e;font-size:.92em} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
+td .paper{color:#59636e;font-size:.92em} td .net{white-space:normal} caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 ul.notes{color:#59636e;font-size:.82rem;margin-top:.2rem} figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #e4e7eb}
 figcaption{color:#59636e;font-size:.85rem} nav a{margin-right:1rem}
 """
 
 
 def _table_html(table: Table) -> str:
+    table = _network_under_method(table)
     head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>').replace('.', '.<wbr>')}</th>" for c in table.columns)  # long keys may break
     wrap = {j for j, name in enumerate(table.columns) if name in ("variant", "paper unbiased (Δ)")}  # long text: wrapped
     counts = {j for j, name in enumerate(table.columns) if name == "n"}  # "2 (1 failed)" may take two lines
     cell_open = {j: '<td class="wrap">' if j in wrap else '<td class="count">' if j in counts else "<td>" for j in range(len(table.columns))}
-    body = "".join("<tr>" + "".join(cell_open[j] + decorate(html.escape(c), table.marks.get((i, j), set()), "html") + "</td>"
+    body = "".join("<tr>" + "".join(cell_open[j] + decorate(_cell_html(c), table.marks.get((i, j), set()), "html") + "</td>"
                                     for j, c in enumerate(row)) + "</tr>" for i, row in enumerate(table.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f'<div class="scroll"><table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{body}</tbody></table></div><ul class="notes">{notes}</ul>')
+
+
+SECOND_LINE = "\n"  # a cell's second line (the network under the method's name), grey and smaller on the page
+
+
+def _cell_html(text: str) -> str:
+    first, _, second = text.partition(SECOND_LINE)
+    return html.escape(first) + (f'<br><span class="paper net">{html.escape(second)}</span>' if second else "")
+
+
+def _network_under_method(table: Table) -> Table:
+    """The page shows a row's network under its method's name rather than in a column of its own
+    (the tables must fit a 1400 px window); the text formats keep the column."""
+    if "network" not in table.columns:
+        return table
+    net, method = table.columns.index("network"), table.columns.index("method")
+    rows = [[c + (SECOND_LINE + row[net] if j == method and row[net] else "") for j, c in enumerate(row) if j != net] for row in table.rows]
+    marks = {(i, j - (j > net)): m for (i, j), m in table.marks.items() if j != net}
+    return replace(table, columns=[c for j, c in enumerate(table.columns) if j != net], rows=rows, marks=marks)
 
 
 def _paper_html(table: PaperTable, cells: dict[tuple[str, int], Cell], rule: str) -> str:
