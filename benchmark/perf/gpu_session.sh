@@ -13,7 +13,11 @@
 # tool that brings back a few files brings back all of it. The grid stops at GRID_LIMIT_S seconds
 # (default 420) with its whole process group, workers included, so a slow grid never eats the
 # slot of the next part; what finished is in grid-results.tgz and the store's table says what is
-# missing. Settings: DEVICE (cuda), BUDGET (paper), METHODS (all), SEEDS ("0 1 2"), GRID_ARGS
+# missing. `tar xzf grid-results.tgz --skip-old-files -C results/reference` adds the runs the
+# reference lacks (a job's id does not name its device: a stored CPU run is kept). Other grids
+# run the same way, e.g. the matched CNN tables:
+#   GRID_ARGS="--backend local --seeds-together 3 --protocol matched --backbone cnn --conflict-pcts 1" benchmark/perf/gpu_session.sh grid
+# Settings: DEVICE (cuda), BUDGET (paper), METHODS (all), SEEDS ("0 1 2"), GRID_ARGS
 # (extra flags; default --backend local --seeds-together 3, with CUDA MPS started when available),
 # PYTHON (python3). With DEVICE=cpu BUDGET=quick METHODS=erm SEEDS=0 it checks itself on a laptop.
 set -uo pipefail
@@ -78,7 +82,8 @@ grid_part() {
     "$PY" run_bench.py report "$results" --against results/reference > "$OUT/grid-vs-reference.txt" 2>&1
     tail -n 3 "$OUT/grid-vs-reference.txt" | tee -a "$summary"
   fi
-  tar czf "$OUT/grid-results.tgz" -C "$results" jobs 2>/dev/null
+  local kept=(jobs); [ -d "$results/artifacts" ] && kept+=(artifacts)  # what results/reference commits
+  tar czf "$OUT/grid-results.tgz" -C "$results" "${kept[@]}" 2>/dev/null
   [ "$DEVICE" = cuda ] && echo quit | nvidia-cuda-mps-control 2>/dev/null
   say "part grid done"
 }
