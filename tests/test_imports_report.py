@@ -171,19 +171,21 @@ def test_report_filters_by_method_ratio_and_protocol(tmp_path):
         report_dir(tmp_path, only={"methods": ["dcwp"]})
 
 
-def test_rows_on_different_networks_say_which_beside_each():
-    def rec(seed, method, model):
-        r = _record(seed, 0.5)
-        r["job"].update(method=method, id=f"{method}{seed}")
-        r["job"]["hparams"]["method"]["model"] = model
-        return r
+def _record_on(seed, method, model):
+    """A record of `method` predicting with network spec `model`."""
+    r = _record(seed, 0.5)
+    r["job"].update(method=method, id=f"{method}{seed}")
+    r["job"]["hparams"]["method"]["model"] = model
+    return r
 
+
+def test_rows_on_different_networks_say_which_beside_each():
     mlp, cnn = {"name": "mlp", "hidden": [100, 100, 100]}, {"name": "cnn", "channels": [64, 128, 256]}
-    mixed = build_table([rec(0, "erm", mlp), rec(1, "erm", mlp), rec(0, "lff", cnn)])
+    mixed = build_table([_record_on(0, "erm", mlp), _record_on(1, "erm", mlp), _record_on(0, "lff", cnn)])
     col = mixed.columns.index("network")
     assert {r[2]: r[col] for r in mixed.rows} == {"erm": "mlp 100-100-100", "lff": "cnn 64-128-256"}
     assert any(n.startswith("network = ") for n in mixed.notes) and set(mixed.numeric["network"]) == {"mlp 100-100-100", "cnn 64-128-256"}
-    same = build_table([rec(0, "erm", mlp), rec(0, "lff", mlp)])
+    same = build_table([_record_on(0, "erm", mlp), _record_on(0, "lff", mlp)])
     assert "network" not in same.columns and not any(n.startswith("network = ") for n in same.notes)
 
 
@@ -199,13 +201,8 @@ def test_a_paper_table_names_the_networks_of_its_rows():
 def test_the_html_page_shows_the_network_under_the_method_name():
     from benchmark.reports.html import _table_html
 
-    def rec(seed, method, model):
-        r = _record(seed, 0.5)
-        r["job"].update(method=method, id=f"{method}{seed}")
-        r["job"]["hparams"]["method"]["model"] = model
-        return r
-
-    table = build_table([rec(0, "erm", {"name": "mlp", "hidden": [100, 100, 100]}), rec(0, "lff", {"name": "cnn", "channels": [64, 128, 256]})])
+    table = build_table([_record_on(0, "erm", {"name": "mlp", "hidden": [100, 100, 100]}),
+                         _record_on(0, "lff", {"name": "cnn", "channels": [64, 128, 256]})])
     page = _table_html(table)
     assert "<th>network</th>" not in page and "<td>lff<br><span class=\"paper net\">cnn 64-128-256</span></td>" in page
     assert page.count("<th>") == len(table.columns) - 1
