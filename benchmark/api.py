@@ -120,9 +120,9 @@ def show_config(jobs: list[Job]) -> str:
     Dumper.add_representer(list, flow_list)
     settings: dict[tuple, list[Job]] = {}
     for job in jobs:
-        settings.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json), []).append(job)
+        settings.setdefault((job.method, job.dataset, job.conflict_pct, job.budget, job.hparams_json, job.draw), []).append(job)
     docs = []
-    for (method, dataset, pct, budget, _), same in settings.items():
+    for (method, dataset, pct, budget, _, _), same in settings.items():
         first = same[0]
         doc = {"method": method, "dataset": dataset, "conflict_pct": pct, "budget": budget,
                "seeds": sorted(j.seed for j in same), "protocol": first.protocol.label, "hparams": first.hparams}

@@ -232,6 +232,8 @@ def cmd_run(argv: list[str]) -> int:
         for line in dict.fromkeys(left_out):
             print(f"note: --methods all {line}", file=sys.stderr)
     if args.show_config:
+        if args.dry_run:
+            raise BenchError("--show-config prints the settings, --dry-run the jobs and their state: give one of them")
         print(api.show_config(jobs))
         return 0
     from benchmark.training.harness import resolve_device

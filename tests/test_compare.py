@@ -34,7 +34,18 @@ def test_cells_on_both_sides_get_means_difference_and_welch_p(tmp_path):
     assert lff[9] == "+10.00" and float(lff[10]) < 1e-4                  # 10 points apart, spread 1: t = 12.2, df 4
     assert table.marks == {(list(rows).index(("lff", "1")), 10): {"differs"}}
     notes = " ".join(table.notes)
-    assert "2 cells on both sides, 2 tested: 1 differ" in notes and "1 cells only in ours, 1 only in theirs" in notes
+    assert "2 cells on both sides, 2 tested: 1 differ" in notes and "1 cell only in ours, 1 cell only in theirs" in notes
+
+
+def test_a_cell_without_the_metric_on_a_side_is_counted_apart(tmp_path):
+    _store(tmp_path / "a", {("erm", 1.0): [0.5, 0.6], ("lff", 1.0): [0.7, 0.8]})
+    _store(tmp_path / "b", {("erm", 1.0): [0.5, 0.6], ("lff", 1.0): [0.7, 0.8]})
+    for path in (tmp_path / "b" / "jobs").glob("lff*.json"):  # stored before worst-group existed
+        record = json.loads(path.read_text())
+        record["metrics"]["last"]["test"]["worst_group_acc"] = None
+        path.write_text(json.dumps(record))
+    table = compare_table(tmp_path / "a", tmp_path / "b", metric="worst_group_acc")
+    assert [r[2] for r in table.rows] == ["erm"] and "left out: 1 cell without worst-group on a side." in table.notes
 
 
 def test_settings_are_compared_only_with_the_same_settings(tmp_path):
@@ -50,10 +61,12 @@ def test_the_command_line_compares_and_refuses_what_does_not_apply(tmp_path):
     ok = cli("report", str(tmp_path / "a"), "--against", str(tmp_path / "b"), "--metric", "worst_group_acc", "--format", "csv")
     assert ok.returncode == 0, ok.stderr
     header, line = ok.stdout.splitlines()[:2]
-    assert header.startswith("dataset,conflict_pct,method") and ",2,51.0000," in line and ",9.0000," in line
+    assert header.startswith("dataset,conflict_pct,method") and ",worst_group_acc,last,2,51.0000," in line and ",9.0000," in line
     for extra in (["--paper", "denetdm-table1"], ["--format", "html"], ["--tuned", "val-accuracy"]):
         bad = cli("report", str(tmp_path / "a"), "--against", str(tmp_path / "b"), *extra)
         assert bad.returncode == 2 and bad.stderr.startswith("error: --against") and bad.stderr.count("\n") == 1
+    both = cli("--methods", "erm", "--show-config", "--dry-run")
+    assert both.returncode == 2 and both.stderr.startswith("error: --show-config") and both.stderr.count("\n") == 1
     missing = cli("report", str(tmp_path / "a"), "--against", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "holds no results" in missing.stderr
 

@@ -3,6 +3,7 @@ job files, and a grid past its time limit is stopped with every worker of its pr
 import os
 import re
 import subprocess
+import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ SCRIPT = ROOT / "benchmark" / "perf" / "gpu_session.sh"
 
 
 def _run(tmp_path: Path, part: str, **env: str) -> subprocess.CompletedProcess:
-    full = {**os.environ, "OUT": str(tmp_path / "out"), "DEVICE": "cpu", "PYTHON": os.environ.get("PYTHON", "python"), **env}
+    full = {**os.environ, "OUT": str(tmp_path / "out"), "DEVICE": "cpu", "PYTHON": sys.executable, **env}
     return subprocess.run(["bash", str(SCRIPT), part], cwd=ROOT, env=full, capture_output=True, text=True, timeout=240)
 
 
@@ -41,10 +42,10 @@ def test_the_grid_part_times_the_grid_and_keeps_its_table_and_jobs(tmp_path):
 
 def test_a_grid_past_its_limit_is_stopped_with_its_workers(tmp_path):
     marker = f"GPU_SESSION_TEST={uuid.uuid4().hex}"
-    run = _run(tmp_path, "grid", BUDGET="paper", METHODS="lc", SEEDS="0", GRID_LIMIT_S="12", GPU_SESSION_TEST=marker.split("=")[1],
+    run = _run(tmp_path, "grid", BUDGET="paper", METHODS="lc", SEEDS="0", GRID_LIMIT_S="30", GPU_SESSION_TEST=marker.split("=")[1],
                GRID_ARGS="--threads 1 --backend local --jobs 2 --conflict-pcts 1 2")
-    assert run.returncode == 0, run.stderr
     summary = (tmp_path / "out" / "summary-grid.txt").read_text()
+    assert run.returncode == 1 and "did not end as expected: grid: nothing stored" in summary  # stopped before any job ended
     assert "grid: exit 124 after" in summary
     running = int(re.search(r"^lc +cmnist +\d+ +(\d+)", summary, re.M).group(1))
     assert running > 0, f"no worker had started within the limit, so nothing was tested:\n{summary}"
@@ -52,6 +53,14 @@ def test_a_grid_past_its_limit_is_stopped_with_its_workers(tmp_path):
     assert not left, f"processes of the stopped grid still run: {left}"
 
 
+def test_a_failing_step_fails_the_part_and_is_named(tmp_path):
+    run = _run(tmp_path, "grid", BUDGET="quick", METHODS="no-such-method", SEEDS="0")
+    assert run.returncode == 1
+    summary = (tmp_path / "out" / "summary-grid.txt").read_text()
+    assert "grid: exit 2 after" in summary and "did not end as expected: grid,grid: nothing stored" in summary
+
+
 def test_an_unknown_part_is_a_usage_line(tmp_path):
     run = _run(tmp_path, "everything")
     assert run.returncode == 2 and run.stderr.startswith("usage: benchmark/perf/gpu_session.sh grid|perf")
+    assert not (tmp_path / "out").exists()

@@ -194,7 +194,7 @@ def test_a_paper_table_names_the_networks_of_its_rows():
 
     table = load_paper("denetdm-table1")
     paper_jobs(table, [0], "quick")
-    line = next(n for n in note_lines(table, {}, "‡") if n.startswith("our runs' networks"))
+    line = next(n for n in note_lines(table, {}, "‡") if n.startswith("networks our rows"))
     assert "cnn 64-128-256 (jtt)" in line and "mlp 100-100-100 (groupdro erm lff)" in line and "mlp 100-100-16 (disent lc)" in line
 
 

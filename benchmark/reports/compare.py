@@ -49,11 +49,15 @@ def compare_table(ours_dir: str | Path, theirs_dir: str | Path, rule: str = "las
     label = METRIC_LABELS[metric]
     columns = ["dataset", "conflict %", "method", "protocol", "variant", "n ours", f"ours {label}", "n theirs",
                f"theirs {label}", "Δ", "Welch p"]
-    rows, numeric, marks, one_sided = [], [], {}, {"ours": 0, "theirs": 0}
+    rows, numeric, marks, one_sided, no_value = [], [], {}, {"ours": 0, "theirs": 0}, 0
     for key, cell in sorted(df.groupby(CELL + ["variant"]), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3], kv[0][6])):
+        stored = {side: bool((cell["side"] == side).any()) for side in ("ours", "theirs")}
+        if not all(stored.values()):
+            one_sided["ours" if stored["ours"] else "theirs"] += 1
+            continue
         values = {side: [float(v) for v in cell.loc[cell["side"] == side, metric] if not math.isnan(v)] for side in ("ours", "theirs")}
         if not values["ours"] or not values["theirs"]:
-            one_sided["ours" if values["ours"] else "theirs"] += 1
+            no_value += 1  # stored on both sides, but a side has no value for this metric (a run older than it)
             continue
         (mean_a, half_a), (mean_b, half_b) = t_interval(values["ours"]), t_interval(values["theirs"])
         p = welch_p(values["ours"], values["theirs"])
@@ -64,6 +68,7 @@ def compare_table(ours_dir: str | Path, theirs_dir: str | Path, rule: str = "las
                      str(len(values["theirs"])), fmt_interval(mean_b, half_b), f"{mean_a - mean_b:+.2f}",
                      "–" if math.isnan(p) else f"{p:.3f}"])
         numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "protocol": protocol, "variant": variant,
+                        "metric": metric, "selection": rule,
                         "n_ours": len(values["ours"]), "ours_mean": mean_a, "ours_ci95": half_a,
                         "n_theirs": len(values["theirs"]), "theirs_mean": mean_b, "theirs_ci95": half_b,
                         "diff": mean_a - mean_b, "welch_p": p})
@@ -77,9 +82,11 @@ def compare_table(ours_dir: str | Path, theirs_dir: str | Path, rule: str = "las
                f"checkpoint: {RULE_CAPTIONS[rule]}")
     notes = [f"Δ = ours − theirs; Welch p = Welch's unequal-variance t-test of the two sides' seeds, two-sided "
              f"(– = fewer than 2 seeds on a side); ! = p < {ALPHA:g}.",
-             f"{len(rows)} cells on both sides, {int(tested.sum())} tested: {differing} differ at p < {ALPHA:g} "
+             f"{len(rows)} {'cell' if len(rows) == 1 else 'cells'} on both sides, {int(tested.sum())} tested: {differing} differ at p < {ALPHA:g} "
              f"(about {ALPHA * tested.sum():.1f} expected by chance alone if nothing changed); mean Δ {table['diff'].mean():+.2f}, "
              f"mean |Δ| {table['diff'].abs().mean():.2f}, largest |Δ| {table['diff'].abs().max():.2f}."]
-    if one_sided["ours"] or one_sided["theirs"]:
-        notes.append(f"left out: {one_sided['ours']} cells only in ours, {one_sided['theirs']} only in theirs.")
+    if one_sided["ours"] or one_sided["theirs"] or no_value:
+        left = [f"{n} {'cell' if n == 1 else 'cells'} {where}" for n, where in
+                ((one_sided["ours"], "only in ours"), (one_sided["theirs"], "only in theirs"), (no_value, f"without {label} on a side")) if n]
+        notes.append(f"left out: {', '.join(left)}.")
     return Table(caption, columns, rows, notes, table, marks)

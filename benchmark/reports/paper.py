@@ -265,11 +265,11 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
     others = sorted({c.published.other_dataset for c in cells.values() if c.published and c.published.other_dataset})
     if others:
         notes.append(f"† the paper's number was measured on {', '.join(others)}, not on the column's dataset")
-    mixed = {d: n for d, n in table.networks.items() if len(n) > 1}
+    mixed = {d: n for d, n in sorted(table.networks.items()) if len(n) > 1}
     if mixed:
-        notes.append("our runs' networks (each row's predictor; rows on different networks compare networks as much as methods): "
-                     + "; ".join(f"{d}: " + ", ".join(f"{net or '?'} ({' '.join(ms)})" for net, ms in sorted(n.items()))
-                                 for d, n in mixed.items()))
+        notes.append("networks our rows are configured to predict with (rows on different networks compare networks as much as "
+                     "methods): " + "; ".join(f"{d}: " + ", ".join(f"{net or '?'} ({' '.join(ms)})" for net, ms in sorted(n.items()))
+                                              for d, n in mixed.items()))
     notes.append(f"{flag} = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); " + summary(table, cells))
     notes += [INTERVAL_NOTE, TEST_NOTE.replace("of its block", "of its column") + "; avg rank = a row's mean over the columns where it has results of its rank among the rows with results there"]
     return notes + [SUPERVISION_NOTE] + table.notes

@@ -198,7 +198,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         interval = {m: t_interval(g[m]) if n else (math.nan, math.nan) for m in METRIC_NAMES + ("sparsity",)}
         seeds_of[len(rows)] = {m: [float(v) for v in g[m] if not math.isnan(v)] for m in METRIC_NAMES} if n else {}
         level = g["supervision"].iloc[0] if n else declared(method)
-        network = " / ".join(sorted(set(g["network"]))) if n else ""
+        network = " / ".join(sorted(set(g["network"]) - {""})) if n else ""
         row = [dataset, f"{pct:g}", method, label(level)] + ([network] if show_network else []) + ([variant] if show_variant else [])
         counts = status.get(key, {})
         missing = {k: v for k, v in counts.items() if k != "done" and v}

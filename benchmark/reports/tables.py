@@ -49,7 +49,7 @@ def _latex_escape(s: str) -> str:
 
 
 def _latex(table: Table) -> str:
-    text_cols = sum(1 for c in table.columns if c in ("dataset", "conflict %", "method", "supervision", "network", "variant"))
+    text_cols = sum(1 for c in table.columns if c in ("dataset", "conflict %", "method", "supervision", "network", "protocol", "variant"))
     cols = "l" * text_cols + "r" * (len(table.columns) - text_cols)
     out = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(table.caption)}}}",
            rf"\begin{{tabular}}{{{cols}}}", r"\toprule", " & ".join(_latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
