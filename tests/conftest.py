@@ -1,5 +1,8 @@
-"""Test setup: built datasets are cached in a per-session temporary folder, never in ~/.cache."""
+"""Test setup: built datasets are cached in a per-session temporary folder, never in ~/.cache, and
+the folder is removed when the process ends (each holds up to 1.3 GB of built images)."""
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 _CACHE = tempfile.mkdtemp(prefix="debiasbench-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ["DEBIASBENCH_CACHE"] = _CACHE
 os.environ.pop("DEBIASBENCH_DATA", None)
 
