@@ -146,6 +146,12 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | 
     dataset, budget, protocol) on the same kind of device (`cpu` or `cuda`; any when None): the
     median of their training seconds per job, and the fastest of them (runs stored while the machine
     was busy take longer). A rough guide: their hyperparameters and ratios may differ."""
+    return estimate_kinds([_kind(j.method, j.dataset, j.budget, j.protocol) for j in jobs], records, device)
+
+
+def estimate_kinds(kinds: list[tuple[str, str, str, str]], records: list[dict[str, Any]], device: str | None = None) -> str:
+    """`estimate_line` for jobs given by kind, (method, dataset, budget, protocol label), one per job;
+    a protocol of "?" (not recorded) counts the stored runs of every protocol."""
     seconds: dict[tuple, list[float]] = {}
     devices: dict[tuple, set[str]] = {}
     for r in records:
@@ -154,17 +160,18 @@ def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | 
         ran_on = str(env.get("device", "?")).split(":")[0]
         if spent > 0 and not r.get("twin_of") and device in (None, ran_on):  # a twin's seconds are its published run's
             kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
-            seconds.setdefault(kind, []).append(spent)
-            devices.setdefault(kind, set()).add(str(env.get("device_name") or "?"))
+            for into in (kind, (*kind[:3], "?")):
+                seconds.setdefault(into, []).append(spent)
+                devices.setdefault(into, set()).add(str(env.get("device_name") or "?"))
     per_kind: dict[tuple, int] = {}
-    for j in jobs:
-        kind = _kind(j.method, j.dataset, j.budget, j.protocol)
+    for kind in kinds:
         per_kind[kind] = per_kind.get(kind, 0) + 1
     known = {k: n for k, n in per_kind.items() if k in seconds}
     unknown = [k for k in per_kind if k not in seconds]
 
     def name(kind: tuple) -> str:
-        return f"{kind[0]}/{kind[1]}" + ("" if kind[3] == "published" else f" [{kind[3]}]")
+        shown = {"published": "", "?": " [protocol not recorded]"}.get(kind[3], f" [{kind[3]}]")
+        return f"{kind[0]}/{kind[1]}{shown}"
 
     median = {k: sorted(seconds[k])[len(seconds[k]) // 2] for k in known}
     fastest = sum(min(seconds[k]) * n for k, n in known.items()) / 3600

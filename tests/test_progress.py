@@ -45,3 +45,22 @@ def test_status_shows_a_running_jobs_progress_from_its_claim(tmp_path, monkeypat
         assert f"running: {job.name} (" in text and "150/300 steps overall (50 %), 5 steps/s, about 1 min left" in text
     finally:
         claim.release()
+
+
+def test_status_estimates_the_jobs_left_from_the_stored_runs(tmp_path):
+    import json
+
+    from benchmark.grid.runner import run_grid, runtime_options
+
+    jobs = expand_grid(["erm"], ["synthetic"], [0, 1, 2], [5], "quick")
+    store = Store(tmp_path)
+    run_grid(jobs[:1], store, runtime_options("cpu", max_stage_steps=20), "serial", None, None, False, announce=False)
+    store.write_grid(jobs)
+    grid = next((tmp_path / "grids").glob("*.json"))
+    entries = json.loads(grid.read_text())
+    assert {e["protocol"] for e in entries} == {"published"}
+    del entries[2]["protocol"]  # a grid recorded before protocols were: estimated from every protocol's runs
+    grid.write_text(json.dumps(entries))
+    last = status_text(tmp_path).splitlines()[-1]
+    assert last.startswith("left: 2 pending or stalled jobs (on cpu, as the latest stored run): about ")
+    assert "erm/synthetic 1 x " in last and "erm/synthetic [protocol not recorded] 1 x " in last and "no stored run" not in last

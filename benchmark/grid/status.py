@@ -62,9 +62,24 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [progress_line(claim) for claim in sorted(claims, key=lambda c: c["name"]) if state[claim["name"]] == "running"]
+    left = [store_grid[name] for name, s in state.items() if s in ("pending", "stalled") and name in (store_grid := store.grid_jobs())]
+    if left:
+        lines.append(left_line(left, usable["jobs"]))
     for name in sorted(n for n, s in state.items() if s == "failed"):
         lines.append(f"failed: {name}: {failures[name]}")
     return "\n".join(lines + notes)
+
+
+def left_line(left: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
+    """How long the pending and stalled jobs of the recorded grids will train, one after another, on
+    the kind of device (cpu or cuda) that stored the latest result here (`api.estimate_kinds`)."""
+    from benchmark.api import estimate_kinds
+
+    latest = max(records, key=lambda r: str(r.get("finished_at", "")), default=None)
+    device = str(((latest or {}).get("environment") or {}).get("device", "")).split(":")[0] or None
+    kinds = [(j["method"], j["dataset"], j["budget"], j.get("protocol", "?")) for j in left]  # grids stored before 2026-12: "?"
+    estimate = estimate_kinds(kinds, records, device).removeprefix("time: ")
+    return f"left: {len(left)} pending or stalled jobs" + (f" (on {device}, as the latest stored run)" if device else "") + f": {estimate}"
 
 
 def _minutes(seconds: float) -> str:

@@ -200,7 +200,8 @@ class Store:
         digest = hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
         path = self.root / "grids" / f"{digest}.json"
         if not path.exists():
-            write_json_atomic(path, [{"name": job.name, **{k: v for k, v in job.describe().items() if k != "hparams"}} for job in jobs])
+            write_json_atomic(path, [{"name": job.name, "protocol": job.protocol.label,
+                                      **{k: v for k, v in job.describe().items() if k != "hparams"}} for job in jobs])
 
     def grid_jobs(self) -> dict[str, dict[str, Any]]:
         """Job name -> description, over every recorded grid."""
