@@ -206,3 +206,13 @@ def test_the_html_page_shows_the_network_under_the_method_name():
     page = _table_html(table)
     assert "<th>network</th>" not in page and "<td>lff<br><span class=\"paper net\">cnn 64-128-256</span></td>" in page
     assert page.count("<th>") == len(table.columns) - 1
+
+
+def test_a_published_and_a_matched_run_are_not_each_others_variants():
+    from benchmark.reports.report import frame, variant_labels
+
+    published, matched = _record(0, 0.5), _record(1, 0.5)
+    matched["job"]["hparams"]["protocol"] = {"name": "matched", "backbone": "mlp"}
+    matched["job"]["id"] = "id-matched"
+    df = frame([published, matched], "last")
+    assert list(variant_labels(df)) == ["", ""]  # each alone in its protocol: no "backbone=..." label in a legend

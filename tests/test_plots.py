@@ -24,7 +24,9 @@ def test_sparsity_sweep_and_plot_from_the_cli(tmp_path):
     pruned = df[df["kind"] == "pruned"].sort_values("sparsity")
     assert len(pruned) == 2 and len(df[df["kind"] == "dense"]) == 2
     assert pruned["sparsity"].iloc[0] < pruned["sparsity"].iloc[1]  # the stronger penalty prunes more
-    plot = cli("plot", "sparsity", str(out))
+    plot = cli("plot", "sparsity", str(out))  # every run set mask.init: none is the defaults' sweep
+    assert plot.returncode == 2 and "draw every setting with --all-variants" in plot.stderr and plot.stderr.count("\n") == 1
+    plot = cli("plot", "sparsity", str(out), "--all-variants")
     assert plot.returncode == 0, plot.stderr
     paths = plot.stdout.split()
     assert [p.rsplit(".", 1)[1] for p in paths] == ["png", "pdf"]
@@ -50,3 +52,14 @@ def test_plot_without_pruning_results_is_a_clear_error(tmp_path):
     plot = cli("plot", "sparsity", str(out))
     assert plot.returncode == 2 and plot.stderr.startswith("error: no pruning results")
     assert cli("plot", "sparsity", str(tmp_path / "nothing")).stderr.startswith("error:")
+
+
+def test_the_sparsity_figure_draws_the_default_settings_lambda_sweep_not_the_ablations():
+    from benchmark.grid.jobs import expand_grid
+    from benchmark.reports.figures import default_setting_but
+
+    sweep = expand_grid(["dcwp"], ["synthetic"], [0], None, "quick", [("dcwp.lambda_sparse", [1e-9, 1e-6])])
+    ablation = expand_grid(["dcwp"], ["synthetic"], [0], None, "quick", [("dcwp.eta", [0.5])])
+    records = [{"job": job.describe()} for job in sweep + ablation]
+    kept = default_setting_but(records, "lambda_sparse")
+    assert [r["job"]["id"] for r in kept] == [job.id for job in sweep]

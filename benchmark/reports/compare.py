@@ -43,9 +43,7 @@ def compare_table(ours_dir: str | Path, theirs_dir: str | Path, rule: str = "las
         raise BenchError(f"{empty} holds no stored result to compare" + (" that passes the filters" if only else ""))
     df = frame(ours + theirs, rule)
     df["side"] = ["ours"] * len(ours) + ["theirs"] * len(theirs)
-    df["variant"] = ""
-    for _, rows_of_protocol in df.groupby("protocol"):  # as in the reports: settings are told apart within a protocol
-        df.loc[rows_of_protocol.index, "variant"] = variant_labels(rows_of_protocol)
+    df["variant"] = variant_labels(df)  # settings told apart within a protocol, as in the reports
     label = METRIC_LABELS[metric]
     columns = ["dataset", "conflict %", "method", "protocol", "variant", "n ours", f"ours {label}", "n theirs",
                f"theirs {label}", "Δ", "Welch p"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.grid.jobs import default_job, file_stem
-from benchmark.protocol import of_job, predictor_spec
+from benchmark.grid.jobs import canonical, complete_hparams, default_job, file_stem
+from benchmark.protocol import network_text, of_job
 from benchmark.reports.palette import method_color, shade
 from benchmark.supervision import LINESTYLES, MARKERS
 from benchmark.supervision import label as supervision_label
@@ -53,12 +53,12 @@ def finish(fig: Any, legend_from: Any, title: str, out_dir: Path, stem: str, nco
 
 
 def network_label(job: dict[str, Any]) -> str:
-    """The network a job predicts with, for legends: the matched backbone, else the published model's
-    name ("" when the job names none)."""
+    """The network a job predicts with, for legends: the matched backbone, else the published model
+    as the tables name it (`mlp 100-100-16`; "" when the job names none)."""
     protocol = of_job(job)
     if protocol.key is not None:
         return f"{protocol.backbone} (matched)"
-    return str(predictor_spec(job).get("name", ""))
+    return network_text(job)
 
 
 def curve_colors(frame: pd.DataFrame) -> dict[str, str]:
@@ -82,6 +82,21 @@ def std(values: pd.Series) -> float:
 def default_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget, protocol)."""
     return [rec for rec in records if getattr(default_job(rec["job"]), "id", None) == rec["job"]["id"]]
+
+
+def default_setting_but(records: list[dict[str, Any]], swept: str) -> list[dict[str, Any]]:
+    """The records whose settings are the current configs' defaults but for the method hyperparameter
+    `swept` (a sparsity sweep's lambda_sparse): one curve per method, not one per ablation."""
+    def without(job: dict[str, Any], hparams: dict[str, Any]) -> str:
+        full = complete_hparams(job["method"], hparams)
+        return canonical({**full, "method": {k: v for k, v in full["method"].items() if k != swept}})
+
+    kept = []
+    for rec in records:
+        default = default_job(rec["job"])
+        if default is not None and without(rec["job"], rec["job"]["hparams"]) == without(rec["job"], default.hparams):
+            kept.append(rec)
+    return kept
 
 
 def supervision_tag(level: str) -> str:

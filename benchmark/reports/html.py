@@ -104,7 +104,7 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[str]:
-    from benchmark.reports.plots import default_setting, plot_groups, plot_ratio, plot_sparsity
+    from benchmark.reports.plots import SWEPT, default_setting, default_setting_but, plot_groups, plot_ratio, plot_sparsity
 
     parts = []
     defaults = default_setting(records)
@@ -114,9 +114,11 @@ def _figures(records: list[dict[str, Any]], out_dir: Path, rule: str) -> list[st
                 parts.append(_figure(path, f"Accuracy vs bias-conflicting ratio, {path.stem.removeprefix('ratio_')} "
                                            "(each method's default setting; hollow: published)"))
     if any(r.get("sparsity") for r in records):
-        for path in plot_sparsity(records, out_dir, rule):
+        swept = any(r.get("sparsity") for r in default_setting_but(records, SWEPT))  # else every setting: what there is
+        for path in plot_sparsity(records, out_dir, rule, all_variants=not swept):
             if path.suffix == ".png":
-                parts.append(_figure(path, f"Accuracy vs sparsity, {path.stem.removeprefix('sparsity_')}"))
+                which = "the default settings' lambda_sparse sweep" if swept else "every setting"
+                parts.append(_figure(path, f"Accuracy vs sparsity, {path.stem.removeprefix('sparsity_')} ({which})"))
     for dataset in sorted({r["job"]["dataset"] for r in records}):
         mine = sorted((r for r in records if r["job"]["dataset"] == dataset), key=lambda r: stored_name(r["job"]))
         pick = next((r for r in mine if r["job"]["method"] != "erm"), mine[0])

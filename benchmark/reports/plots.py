@@ -11,10 +11,11 @@ method's default setting (the job the current configs define) is drawn unless `-
 outlined (`--job NAME`: a file name under jobs/ or its start; else the first run matching the filters).
 
 `sparsity`: for each (dataset, conflict_pct, protocol), the unbiased and worst-group test accuracy
-of every pruning run against its sparsity: one curve per (method, network, other settings) through
-its lambda_sparse values in order (mean ± std over seeds; seeds as dots; the configs' default lambda
-starred), and each method's own unpruned network (its dense stage, e.g. DCWP's ERM pre-training) as
-a hollow square at 0 % with a dotted line across.
+of every pruning run against its sparsity: one curve per (method, network) through its lambda_sparse
+values in order (mean ± std over seeds; seeds as dots; the configs' default lambda starred), and
+each method's own unpruned network (its dense stage, e.g. DCWP's ERM pre-training) as a hollow
+square at 0 % with a dotted line across. The runs whose other settings are the configs' defaults
+only; `--all-variants` adds every other setting (ablations) as its own curve.
 
 `curves` (benchmark/reports/curves.py): accuracy over training steps, seeds as thin lines, the selected
 checkpoints marked.
@@ -33,7 +34,7 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import default_job, stored_name
-from benchmark.reports.figures import (curve_colors, default_setting, finish, network_label, protocol_suffix, pyplot, save, std,
+from benchmark.reports.figures import (curve_colors, default_setting, default_setting_but, finish, network_label, protocol_suffix, pyplot, save, std,
                                        supervision_key, supervision_tag)
 from benchmark.reports.palette import method_color
 from benchmark.protocol import of_job
@@ -82,11 +83,16 @@ def _default_value(job: dict[str, Any], key: str) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "last") -> list[Path]:
-    """Accuracy against sparsity: one curve per (method, network, other settings), its points the
-    lambda_sparse values in order (mean ± std over seeds, seeds as small dots), the configs' default
-    lambda starred, and each method's own unpruned network as a hollow square at 0 % with a dotted line."""
-    df = sparsity_frame(records, rule)
+def plot_sparsity(records: list[dict[str, Any]], out_dir: Path, rule: str = "last", all_variants: bool = False) -> list[Path]:
+    """Accuracy against sparsity: one curve per (method, network), its points the lambda_sparse values
+    in order (mean ± std over seeds, seeds as small dots), the configs' default lambda starred, and
+    each method's own unpruned network as a hollow square at 0 % with a dotted line. Settings other
+    than the defaults (ablations) only with `all_variants`, each its own curve."""
+    chosen = records if all_variants else default_setting_but(records, SWEPT)
+    if not any(r.get("sparsity") for r in chosen) and any(r.get("sparsity") for r in records):
+        raise BenchError("no pruning run here has the configs' default settings apart from lambda_sparse: "
+                         "draw every setting with --all-variants")
+    df = sparsity_frame(chosen, rule)
     if df.empty:
         raise BenchError("no pruning results (no job with a sparsity) in this directory: run dcwp or prusc first")
     pruned_rows = df["kind"] == "pruned"
@@ -248,7 +254,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--dataset", default=None, help="only this dataset")
     p.add_argument("--conflict-pct", type=float, default=None, help="only this ratio")
     p.add_argument("--out", default=None, help="output folder (default: RESULTS_DIR/plots)")
-    p.add_argument("--all-variants", action="store_true", help="ratio, curves: every hyperparameter setting, not only the configs' defaults")
+    p.add_argument("--all-variants", action="store_true",
+                   help="ratio, curves, sparsity: every hyperparameter setting, not only the configs' defaults (sparsity: and their lambda_sparse sweep)")
     p.add_argument("--job", default=None, help="groups: the run's id (or a unique prefix); default: the first run by id")
     args = p.parse_args(argv)
     root = Path(args.results_dir)
@@ -258,6 +265,7 @@ def main(argv: list[str]) -> int:
                if (args.dataset is None or r["job"]["dataset"] == args.dataset)
                and (args.conflict_pct is None or math.isclose(float(r["job"]["conflict_pct"]), args.conflict_pct))]
     extra = {"ratio": {"all_variants": args.all_variants}, "curves": {"all_variants": args.all_variants},
+             "sparsity": {"all_variants": args.all_variants},
              "groups": {"job": args.job}}.get(args.kind, {})
     for path in PLOTS[args.kind](records, Path(args.out) if args.out else root / "plots", args.selection, **extra):
         print(path)

@@ -72,12 +72,13 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
 
 def variant_labels(df: pd.DataFrame) -> pd.Series:
     """A short label per job's hyperparameter setting: the budget when budgets differ, and the keys
-    whose values differ between settings of the same (dataset, conflict_pct, method, budget), in the
+    whose values differ between settings of the same (dataset, conflict_pct, method, protocol, budget), in the
     words of the method's YAML `labels` section where it has them; a value a config sets per ratio
     (DCWP's lambda_upweight) is therefore not a variant. Where a cell holds several settings, the one
     the current configs define is marked "(default)"."""
     labels = pd.Series("", index=df.index, dtype=object)
-    for (_, _, method), group in df.groupby(["dataset", "conflict_pct", "method"]):
+    cell = ["dataset", "conflict_pct", "method"] + (["protocol"] if "protocol" in df else [])  # protocols never share a table or figure
+    for (_, _, method, *_), group in df.groupby(cell):
         budgets = dict(zip(group["hparams"], group["budget"]))
         flat = {h: flatten(json.loads(h)) for h in budgets}
         keys: set[str] = set()
@@ -301,17 +302,21 @@ def diagnostics_table(records: list[dict[str, Any]]) -> Table:
     df = frame(with_diag, "last") if with_diag else pd.DataFrame()
     variants = variant_labels(df) if len(df) else pd.Series(dtype=str)
     show_variant = bool(len(variants)) and (variants != "").any()
-    columns = ["dataset", "conflict %", "method"] + (["variant"] if show_variant else []) + ["seed"] + keys
-    order = sorted(range(len(with_diag)), key=lambda i: (df["dataset"][i], df["conflict_pct"][i], df["method"][i], variants[i], df["seed"][i]))
+    show_protocol = bool(len(df)) and df["protocol"].nunique() > 1
+    columns = ["dataset", "conflict %", "method"] + (["protocol"] if show_protocol else []) + (["variant"] if show_variant else [])
+    columns += ["seed"] + keys
+    order = sorted(range(len(with_diag)), key=lambda i: (df["dataset"][i], df["conflict_pct"][i], df["method"][i], df["protocol"][i],
+                                                         variants[i], df["seed"][i]))
     rows, numeric = [], []
     for i in order:
         job = with_diag[i]["job"]
-        cells = [job["dataset"], f"{float(job['conflict_pct']):g}", job["method"]] + ([variants[i]] if show_variant else [])
+        cells = [job["dataset"], f"{float(job['conflict_pct']):g}", job["method"]] + ([df["protocol"][i]] if show_protocol else [])
+        cells += [variants[i]] if show_variant else []
         cells.append(str(job["seed"]))
         cells += ["" if k not in flat[i] else (f"{flat[i][k]:.3f}" if isinstance(flat[i][k], float) else str(flat[i][k])) for k in keys]
         rows.append(cells)
         numeric.append({"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
-                        "variant": variants[i], "seed": job["seed"], **flat[i]})
+                        "protocol": df["protocol"][i], "variant": variants[i], "seed": job["seed"], **flat[i]})
     return Table(DIAGNOSTICS_CAPTION, columns, rows, list(DIAGNOSTICS_NOTES), pd.DataFrame(numeric))
 
 
