@@ -140,7 +140,7 @@ def test_a_method_has_one_colour_in_every_figure(monkeypatch, tmp_path):
     records = [_pruning_record(m, s, lam, sp, acc) for m in ("dcwp", "prusc") for s in (0, 1)
                for lam, sp, acc in ((1e-9, 0.3, 0.6), (1e-8, 0.6, 0.7), (1e-7, 0.9, 0.5))]
     records += [_pruning_record("dcwp", 0, 1e-8, 0.5, 0.8, backbone="cnn")]
-    sparsity = _drawn(monkeypatch, plot_sparsity, records, tmp_path)
+    sparsity = _drawn(monkeypatch, lambda r, d: plot_sparsity(r, d, all_variants=True), records, tmp_path)
     assert set(sparsity) == {"sparsity_cmnist_c1", "sparsity_cmnist_c1_matched-cnn"}  # protocols never share a figure
     ratio_records = [{**_record(s, 0.5, pct=p), "job": {**_record(s, 0.5, pct=p)["job"], "method": m, "id": f"{m}{s}{p}"}}
                      for m in ("erm", "prusc", "dcwp") for s in (0, 1) for p in (0.5, 1.0)]
