@@ -200,6 +200,15 @@ def load(results_dir: str | Path) -> "Results":
     return Results(results_dir)
 
 
+def _check_filters(only: dict[str, Any]) -> None:
+    """The table filters `Results.table` and `Results.compare` take; another keyword is one error."""
+    from benchmark.reports.report import FILTERS
+
+    unknown = sorted(set(only) - set(FILTERS))
+    if unknown:
+        raise BenchError(f"unknown table filter {', '.join(unknown)}: the filters are {', '.join(FILTERS)}")
+
+
 class Results:
     """The stored results of a directory, read once."""
 
@@ -248,11 +257,9 @@ class Results:
         minutes, `tuned` a selection rule across search draws (`val-accuracy`, ...) instead of the defaults.
         `only`: the report's filters, `methods=[...]`, `datasets=[...]`, `conflict_pcts=[...]`,
         `protocol="matched"`, `backbone="mlp"`."""
-        from benchmark.reports.report import FILTERS, report_dir
+        from benchmark.reports.report import report_dir
 
-        unknown = sorted(set(only) - set(FILTERS))
-        if unknown:
-            raise BenchError(f"unknown table filter {', '.join(unknown)}: the filters are {', '.join(FILTERS)}")
+        _check_filters(only)
         return report_dir(self.root, fmt, selection, split, compute=compute, tuned=tuned, only=only)
 
     def paper(self, name: str, fmt: str = "table", selection: str | None = None, protocol: str = "published",
@@ -267,12 +274,9 @@ class Results:
         """This directory against `other_dir` cell by cell (`report DIR --against OTHER`): each side's mean
         and 95 % interval, the difference and Welch's p; `only` takes the table filters."""
         from benchmark.reports.compare import compare_table
-        from benchmark.reports.report import FILTERS
         from benchmark.reports.tables import render
 
-        unknown = sorted(set(only) - set(FILTERS))
-        if unknown:
-            raise BenchError(f"unknown table filter {', '.join(unknown)}: the filters are {', '.join(FILTERS)}")
+        _check_filters(only)
         return render(compare_table(self.root, other_dir, selection, metric, only), fmt)
 
     def plot(self, kind: str, out_dir: str | Path | None = None, selection: str = "last", **options: Any) -> list[Path]:

@@ -34,7 +34,8 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     usable = {sub: [rec for _, rec, _ in scan if rec is not None] for sub, scan in scans.items()}
     state: dict[str, str] = {}
     about: dict[str, tuple[str, str]] = {}
-    for name, job in store.grid_jobs().items():
+    grid = store.grid_jobs()  # every recorded grid, read once
+    for name, job in grid.items():
         state[name], about[name] = "pending", (job["method"], job["dataset"])
     failures = {}
     for rec in usable["failed"]:
@@ -62,7 +63,7 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [progress_line(claim) for claim in sorted(claims, key=lambda c: c["name"]) if state[claim["name"]] == "running"]
-    left = [store_grid[name] for name, s in state.items() if s in ("pending", "stalled") and name in (store_grid := store.grid_jobs())]
+    left = [grid[name] for name, s in state.items() if s in ("pending", "stalled") and name in grid]
     if left:
         lines.append(left_line(left, usable["jobs"]))
     for name in sorted(n for n, s in state.items() if s == "failed"):

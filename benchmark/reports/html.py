@@ -12,12 +12,11 @@ with their reasons.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import base64
 import html
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
