@@ -68,18 +68,24 @@ def grid(methods: Iterable[str] | str = ("erm",), datasets: Iterable[str] | str 
                        notes=notes, search=search)
 
 
-def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None) -> str:
+def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None, tuned: str | None = None) -> str:
     """The grid as `--dry-run` prints it: one line per job (its name, draw and whether it is stored), then counts
     and the time estimate (`estimate_line`: from the runs stored under `results_dir` on `device`'s kind,
-    cpu or cuda, when given; when those say nothing, from the suite's committed results/reference)."""
-    from benchmark.grid.runner import expected_vs_found
+    cpu or cuda, when given; when those say nothing, from the suite's committed results/reference).
+    With `tuned` (a `--tuned` rule), the jobs that rule's run will train: the search on the first seed,
+    then the chosen settings' other seeds, one line per cell where the choice waits on the search."""
+    from benchmark.grid.runner import expected_vs_found, published_twin
     from benchmark.grid.store import Store
 
     root = Path(results_dir)
     store = Store(root, create=False) if (root / "jobs").is_dir() or (root / "failed").is_dir() else None
-    status = expected_vs_found(jobs, store) if store else {j.id: "missing" for j in jobs}
-    from benchmark.grid.runner import published_twin
+    waiting: list[Job] = []
+    if tuned:
+        from benchmark.grid.tuning import plan
 
+        search, known, waiting = plan(jobs, tuned, store.results() if store else [])
+        jobs = search + known
+    status = expected_vs_found(jobs, store) if store else {j.id: "missing" for j in jobs}
     lines = []
     for job in jobs:
         state = status[job.id].split(":")[0]
@@ -87,12 +93,19 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
         if twin is not None and store.is_done(twin):
             state = "to copy from its stored published twin"
             status[job.id] = "twin"
-        lines.append(f"{job.name}  {'to run' if state == 'missing' else state}"
-                     + ("" if job.draw is None else f"  (draw {job.draw})") + ("" if job.protocol.key is None else f"  [{job.protocol.label}]"))
+        lines.append(f"{job.name}  {'to run' if state == 'missing' else state}" + _draw_and_protocol(job))
+    cells: dict[tuple, list[Job]] = {}
+    for job in waiting:
+        cells.setdefault((job.method, job.dataset, job.conflict_pct, job.protocol.label), []).append(job)
+    for (method, dataset, pct, _), same in cells.items():
+        seeds = " ".join(str(s) for s in sorted({j.seed for j in same}))
+        lines.append(f"{method}_{dataset}_c{pct:g}_s{seeds.replace(' ', ',')}  to run after the search: "
+                     f"seed{'s' if len(same) > 1 else ''} {seeds} of the setting {tuned} picks" + _draw_and_protocol(same[0], draw=False))
     counts = {s: sum(1 for j in jobs if status[j.id].split(":")[0] == s) for s in ("done", "failed", "missing", "twin")}
-    lines.append(f"{len(jobs)} jobs: {counts['done']} stored, {counts['twin']} to copy from a published twin, "
-                 f"{counts['failed']} failed before (run again), {counts['missing']} to run; results in {root}")
-    to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")]
+    lines.append(f"{len(jobs) + len(waiting)} jobs: {counts['done']} stored, {counts['twin']} to copy from a published twin, "
+                 f"{counts['failed']} failed before (run again), {counts['missing'] + len(waiting)} to run"
+                 + (f" ({len(waiting)} once the search has picked their setting)" if waiting else "") + f"; results in {root}")
+    to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")] + waiting
     if to_run:
         line = estimate_line(to_run, store.results(), device) if store else None
         if (line is None or line.startswith("time: no estimate")) and REFERENCE.is_dir() and REFERENCE.resolve() != root.resolve():
@@ -102,6 +115,10 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
         if line is not None:
             lines.append(line)
     return "\n".join(lines)
+
+
+def _draw_and_protocol(job: Job, draw: bool = True) -> str:
+    return ("" if job.draw is None or not draw else f"  (draw {job.draw})") + ("" if job.protocol.key is None else f"  [{job.protocol.label}]")
 
 
 def show_config(jobs: list[Job]) -> str:

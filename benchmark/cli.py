@@ -240,7 +240,7 @@ def cmd_run(argv: list[str]) -> int:
 
     device = resolve_device(args.device)
     if args.dry_run:
-        print(api.describe(jobs, args.results_dir, device.type))
+        print(api.describe(jobs, args.results_dir, device.type, args.tuned))
         return 0
     store = Store(args.results_dir)
     for moved in store.require_usable(args.repair):

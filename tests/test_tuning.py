@@ -115,9 +115,16 @@ def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_on_every_tria
     from benchmark.grid.store import Store
 
     out = tmp_path / "r"
-    run = cli("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--tuned", "val-worst-group",
-              "--budget", "quick", "--results-dir", str(out), "--no-progress")
+    grid = ("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--tuned", "val-worst-group",
+            "--budget", "quick", "--results-dir", str(out))
+    dry = cli(*grid, "--dry-run")  # the search's 3 jobs, then 1 whose setting the search picks, not all 6 of the grid
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count(" to run  (draw ") == 3 and "erm_synthetic_c1_s1  to run after the search: seed 1 of the setting" in dry.stdout
+    assert "4 jobs: 0 stored, 0 to copy from a published twin, 0 failed before (run again), 4 to run (1 once the search" in dry.stdout
+    run = cli(*grid, "--no-progress")
     assert run.returncode == 0, run.stderr
+    again = cli(*grid, "--dry-run").stdout  # once stored, the chosen setting's own job
+    assert again.count(" done") == 4 and "after the search" not in again and "4 jobs: 4 stored" in again
     records = Store(out, create=False).results()
     by_setting = {}
     for r in records:

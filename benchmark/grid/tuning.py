@@ -119,12 +119,43 @@ def caption(rule: str, chosen: dict[tuple, Choice]) -> str:
             f"(rule: {rule}; reads {LABELS_READ[rule]})")
 
 
+def search_jobs(jobs: list[Any]) -> list[Any]:
+    """The search of a `--tuned` grid: every setting on the grid's first seed."""
+    first = jobs[0].seed if jobs else 0
+    return [j for j in jobs if j.seed == first]
+
+
+def plan(jobs: list[Any], rule: str, records: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """What `--tuned` will run, as far as the stored `records` tell (for `--dry-run`): the search; the
+    other seeds of each chosen setting, for cells whose search is all stored; and, for the cells whose
+    choice waits on the search, the other seeds of their first setting, standing in for the one to be
+    chosen (same kind and count)."""
+    search = search_jobs(jobs)
+    stored = {r["job"]["id"]: r for r in records}
+    cells: dict[tuple, list[Any]] = defaultdict(list)
+    for job in search:
+        cells[cell_of(job.describe())].append(job)
+    complete = {cell for cell, some in cells.items() if all(j.id in stored for j in some)}
+    chosen = choose([stored[j.id] for cell in complete for j in cells[cell]], rule)
+    known, waiting = [], []
+    firsts = {cell: setting_of(some[0].describe()) for cell, some in cells.items()}
+    for job in jobs:
+        if job.seed == search[0].seed:
+            continue
+        cell, setting = cell_of(job.describe()), setting_of(job.describe())
+        if cell in chosen:
+            if setting == chosen[cell].setting:
+                known.append(job)
+        elif cell not in complete and setting == firsts.get(cell):  # a complete cell nothing can score runs no more
+            waiting.append(job)
+    return search, known, waiting
+
+
 def run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
     """`--tuned`: every setting of `jobs` on their first seed, then each cell's chosen setting on every
     seed; `run(jobs)` runs some jobs into `store` and returns their summary. Returns the summary of
     both, the final jobs and the choices."""
-    first = jobs[0].seed if jobs else 0
-    search = [j for j in jobs if j.seed == first]
+    search = search_jobs(jobs)
     searched = run(search)
     ids = {j.id for j in search}
     chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
