@@ -24,8 +24,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from benchmark.training.compute import totals
 from benchmark.errors import BenchError
+from benchmark.grid.estimate import estimate_line
+from benchmark.training.compute import totals
 from benchmark.grid.jobs import Job, expand_grid
 from benchmark.metrics import METRIC_NAMES
 from benchmark.protocol import of_job
@@ -107,9 +108,10 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
                  + (f" ({len(waiting)} once the search has picked their setting)" if waiting else "") + f"; results in {root}")
     to_run = [j for j in jobs if status[j.id].split(":")[0] in ("missing", "failed")] + waiting
     if to_run:
-        line = estimate_line(to_run, store.results(), device) if store else None
+        saved = (lambda job, stage, ignored: store.shared_stage_path(job, stage, ignored).is_file()) if store else None
+        line = estimate_line(to_run, store.results(), device, saved) if store else None
         if (line is None or line.startswith("time: no estimate")) and REFERENCE.is_dir() and REFERENCE.resolve() != root.resolve():
-            reference = estimate_line(to_run, Store(REFERENCE, create=False).results(), device)
+            reference = estimate_line(to_run, Store(REFERENCE, create=False).results(), device, saved)
             if not reference.startswith("time: no estimate"):
                 line = reference.replace("median of stored runs", "median of the committed reference runs (results/reference)", 1)
         if line is not None:
@@ -152,53 +154,6 @@ def show_config(jobs: list[Job]) -> str:
 
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"  # the runs committed with the suite
-
-
-def _kind(method: str, dataset: str, budget: str, protocol: Any) -> tuple[str, str, str, str]:
-    return method, dataset, budget, protocol.label
-
-
-def estimate_line(jobs: list[Job], records: list[dict[str, Any]], device: str | None = None) -> str:
-    """How long `jobs` will train, one after another, from the stored runs of the same kind (method,
-    dataset, budget, protocol) on the same kind of device (`cpu` or `cuda`; any when None): the
-    median of their training seconds per job, and the fastest of them (runs stored while the machine
-    was busy take longer). A rough guide: their hyperparameters and ratios may differ."""
-    return estimate_kinds([_kind(j.method, j.dataset, j.budget, j.protocol) for j in jobs], records, device)
-
-
-def estimate_kinds(kinds: list[tuple[str, str, str, str]], records: list[dict[str, Any]], device: str | None = None) -> str:
-    """`estimate_line` for jobs given by kind, (method, dataset, budget, protocol label), one per job;
-    a protocol of "?" (not recorded) counts the stored runs of every protocol."""
-    seconds: dict[tuple, list[float]] = {}
-    devices: dict[tuple, set[str]] = {}
-    for r in records:
-        job, env = r["job"], r.get("environment") or {}
-        spent = totals(r)["train_seconds"]
-        ran_on = str(env.get("device", "?")).split(":")[0]
-        if spent > 0 and not r.get("twin_of") and device in (None, ran_on):  # a twin's seconds are its published run's
-            kind = _kind(job["method"], job["dataset"], job["budget"], of_job(job))
-            for into in (kind, (*kind[:3], "?")):
-                seconds.setdefault(into, []).append(spent)
-                devices.setdefault(into, set()).add(str(env.get("device_name") or "?"))
-    per_kind: dict[tuple, int] = {}
-    for kind in kinds:
-        per_kind[kind] = per_kind.get(kind, 0) + 1
-    known = {k: n for k, n in per_kind.items() if k in seconds}
-    unknown = [k for k in per_kind if k not in seconds]
-
-    def name(kind: tuple) -> str:
-        shown = {"published": "", "?": " [protocol not recorded]"}.get(kind[3], f" [{kind[3]}]")
-        return f"{kind[0]}/{kind[1]}{shown}"
-
-    median = {k: sorted(seconds[k])[len(seconds[k]) // 2] for k in known}
-    fastest = sum(min(seconds[k]) * n for k, n in known.items()) / 3600
-    parts = [f"{name(k)} {n} x {median[k] / 60:.0f} min" for k, n in sorted(known.items())]
-    used = sorted(set().union(*(devices[k] for k in known))) if known else []
-    line = (f"time: about {sum(median[k] * n for k, n in known.items()) / 3600:.1f} h of training one job after another, "
-            f"{fastest:.1f} h at the fastest stored run of each kind (median of stored runs of the same kind: "
-            f"{', '.join(parts)}; they ran on {', '.join(used)})") if known else "time: no estimate"
-    where = "" if device is None else f" on {device}"
-    return line + (f"; no stored run{where} to estimate {', '.join(name(k) for k in sorted(unknown))}" if unknown else "")
 
 
 def run(jobs: list[Job], results_dir: str | Path = "results", device: str = "auto", backend: str = "serial",

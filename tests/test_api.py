@@ -82,6 +82,22 @@ def test_dry_run_estimates_the_time_from_stored_runs_of_the_same_kind():
     assert estimate_line(jobs, []) == "time: no estimate; no stored run to estimate dcwp/cmnist, erm/cmnist, lff/cmnist"
 
 
+def test_the_estimate_counts_a_shared_stage_once_per_seed():
+    from benchmark.api import estimate_line
+
+    run = {"job": {"method": "dcwp", "dataset": "cmnist", "budget": "paper", "hparams": {"method": {}, "dataset": {}}},
+           "timings": {"pretrain": {"seconds": 3600.0}, "mine": {"seconds": 60.0}, "prune": {"seconds": 540.0}},
+           "environment": {"device_name": "AMD EPYC", "device": "cpu"}}
+    sweep = api.grid(["dcwp"], ["cmnist"], seeds=[0, 1], conflict_pcts=[1], sets={"dcwp.lambda_sparse": [1e-8, 1e-7, 1e-6]})
+    line = estimate_line(sweep, [run], "cpu")  # per seed one full run, then two that start after the shared mining
+    assert "dcwp/cmnist 2 x 70 min, dcwp/cmnist after its shared mine stage 4 x 9 min;" in line
+    assert line.startswith("time: about 2.9 h of training one job after another")
+    stored = estimate_line(sweep, [run], "cpu", saved=lambda job, stage, ignored: job.seed == 0 and stage == "mine")
+    assert "dcwp/cmnist 1 x 70 min, dcwp/cmnist after its shared mine stage 5 x 9 min;" in stored
+    lr = api.grid(["dcwp"], ["cmnist"], seeds=[0], conflict_pcts=[1], sets={"dcwp.pretrain.optimizer.lr": [1e-3, 1e-2]})
+    assert "dcwp/cmnist 2 x 70 min;" in estimate_line(lr, [run], "cpu")  # a pre-training setting shares nothing
+
+
 def test_dry_run_falls_back_to_the_committed_reference_runs(tmp_path):
     jobs = api.grid(["erm"], ["cmnist"], seeds=[0], conflict_pcts=[1])
     last = api.describe(jobs, tmp_path / "fresh", "cpu").splitlines()[-1]

@@ -73,8 +73,8 @@ def status_text(results_dir: str | Path, repair: bool = False) -> str:
 
 def left_line(left: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
     """How long the pending and stalled jobs of the recorded grids will train, one after another, on
-    the kind of device (cpu or cuda) that stored the latest result here (`api.estimate_kinds`)."""
-    from benchmark.api import estimate_kinds
+    the kind of device (cpu or cuda) that stored the latest result here (`estimate.estimate_kinds`)."""
+    from benchmark.grid.estimate import estimate_kinds
 
     latest = max(records, key=lambda r: str(r.get("finished_at", "")), default=None)
     device = str(((latest or {}).get("environment") or {}).get("device", "")).split(":")[0] or None
