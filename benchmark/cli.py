@@ -260,12 +260,15 @@ def cmd_run(argv: list[str]) -> int:
         return run_grid(some, store, runtime, args.backend, args.jobs, args.data_root, progress, scheduler=args.scheduler,
                         slurm=slurm, seeds_together=args.seeds_together)
 
-    tuned = ""
+    tuned, tuning = "", None
     if args.tuned:
         from benchmark.grid.tuning import caption as tuning_caption
         from benchmark.grid.tuning import checkpoint_rule, run_tuned
+        from benchmark.reports.tuned import tuned_cells
 
+        grid_ids = {j.id for j in jobs}
         summary, jobs, chosen = run_tuned(jobs, args.tuned, run, store)
+        tuning = tuned_cells([r for r in store.results() if r["job"]["id"] in grid_ids], chosen, checkpoint_rule(args.tuned))
         tuned = tuning_caption(args.tuned, chosen) if chosen else f"tuned: rule {args.tuned}, no cell could be scored"
         args.selection = rule = checkpoint_rule(args.tuned)
     else:
@@ -280,7 +283,7 @@ def cmd_run(argv: list[str]) -> int:
         print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
     else:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]
-        print(render_all(build_tables(records, args.selection, "test", expected, tuned=tuned), args.format))
+        print(render_all(build_tables(records, args.selection, "test", expected, tuned=tuned, tuning=tuning), args.format))
     if args.tensorboard:
         from benchmark.reports.tensorboard import export
 

@@ -109,7 +109,7 @@ def test_report_tuned_prints_the_rule_and_the_search_size(tmp_path):
     assert "validation group labels" in report.stdout and "best-valid-worst-group" in report.stdout
 
 
-def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_on_every_trial(tmp_path):
+def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_and_the_defaults_on_every_trial(tmp_path):
     import json
 
     from benchmark.grid.store import Store
@@ -117,21 +117,44 @@ def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_on_every_tria
     out = tmp_path / "r"
     grid = ("--methods", "erm", "--datasets", "synthetic", "--search", "2", "--trials", "2", "--tuned", "val-worst-group",
             "--budget", "quick", "--results-dir", str(out))
-    dry = cli(*grid, "--dry-run")  # the search's 3 jobs, then 1 whose setting the search picks, not all 6 of the grid
+    dry = cli(*grid, "--dry-run")  # the search's 3 jobs, the defaults on seed 1, and 1 whose setting the search picks: not all 6
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count(" to run  (draw ") == 3 and "erm_synthetic_c1_s1  to run after the search: seed 1 of the setting" in dry.stdout
-    assert "4 jobs: 0 stored, 0 to copy from a published twin, 0 failed before (run again), 4 to run (1 once the search" in dry.stdout
+    assert dry.stdout.count(" to run  (draw ") == 4 and dry.stdout.count(" to run  (draw 0)") == 2
+    assert "erm_synthetic_c1_s1  to run after the search: seed 1 of the setting" in dry.stdout
+    assert "5 jobs: 0 stored, 0 to copy from a published twin, 0 failed before (run again), 5 to run (1 once the search" in dry.stdout
     run = cli(*grid, "--no-progress")
     assert run.returncode == 0, run.stderr
-    again = cli(*grid, "--dry-run").stdout  # once stored, the chosen setting's own job
-    assert again.count(" done") == 4 and "after the search" not in again and "4 jobs: 4 stored" in again
     records = Store(out, create=False).results()
     by_setting = {}
     for r in records:
         by_setting.setdefault(json.dumps(r["job"]["hparams"], sort_keys=True), []).append((r["job"]["seed"], r["job"]["draw"]))
-    assert sorted(len(v) for v in by_setting.values()) == [1, 1, 2]  # three draws on seed 0, the chosen one on seed 1 too
-    chosen = next(v for v in by_setting.values() if len(v) == 2)
-    picked = choose(records, "val-worst-group")
-    assert next(iter(picked.values())).draw == chosen[0][1]
+    picked = next(iter(choose(records, "val-worst-group").values()))
+    seeds_of = {v[0][1] if v[0][1] is not None else 0: sorted(s for s, _ in v) for v in by_setting.values()}
+    assert seeds_of[picked.draw] == [0, 1] and seeds_of[0] == [0, 1]  # the chosen setting and the defaults on every trial
+    assert sorted(len(v) for v in by_setting.values()) == ([1, 1, 2] if picked.draw == 0 else [1, 2, 2])
+    stored = len(records)
+    again = cli(*grid, "--dry-run").stdout  # once stored, every job the run trained, nothing left to pick
+    assert again.count(" done") == stored and "after the search" not in again and f"{stored} jobs: {stored} stored" in again
     assert "tuned: per cell the setting of 3 stored ones" in run.stdout and "best-valid-worst-group" in run.stdout
-    assert "4 jobs: 4 run now" in run.stderr
+    assert f"{stored} jobs: {stored} run now" in run.stderr and "untuned unbiased (Δ)" in run.stdout
+
+
+def test_a_tuned_table_shows_the_chosen_draw_and_the_defaults_beside_it():
+    from benchmark.reports.report import build_table
+    from benchmark.reports.tuned import tuned_cells
+
+    records = [_fake(0.001, 0, 0.9, 0.10, 0.5, 0.60, draw=0), _fake(0.001, 1, 0.9, 0.12, 0.5, 0.62),  # the defaults, seeds 0-1
+               _fake(0.010, 0, 0.8, 0.40, 0.7, 0.65, draw=1), _fake(0.010, 1, 0.8, 0.30, 0.7, 0.71, draw=1)]
+    kept, chosen = tuned_records(records, "val-worst-group")
+    cells = tuned_cells(records, chosen, "best-valid-worst-group")
+    cell = cells[("cmnist", 1.0, "lff", "published")]
+    assert cell.draw == 1 and cell.untuned == pytest.approx([60.0, 62.0]) and cell.changes == "lr=0.01"
+    table = build_table(kept, "best-valid-worst-group", tuning=cells)
+    row = dict(zip(table.columns, table.rows[0]))
+    assert row["draw"] == "1" and row["untuned unbiased (Δ)"] == "61.00 ± 12.71, n 2 (+7.00)"  # tuned 68.00 over seeds 0-1
+    assert "chosen settings: lff (cmnist 1 %): draw 1, lr=0.01." in table.notes
+    assert table.numeric.loc[0, "untuned_unbiased_acc_mean"] == pytest.approx(61.0) and table.numeric.loc[0, "untuned_n"] == 2
+    picked_defaults = tuned_cells(records, choose(records, "val-accuracy"), "best-valid-accuracy")  # draw 0 wins on overall
+    assert picked_defaults[("cmnist", 1.0, "lff", "published")].changes == "" and "draw 0, the defaults" in build_table(
+        tuned_records(records, "val-accuracy")[0], "best-valid-accuracy", tuning=picked_defaults).notes[-1]
+    assert "draw" not in build_table(kept, "best-valid-worst-group").columns  # an untuned table keeps its columns

@@ -125,11 +125,17 @@ def search_jobs(jobs: list[Any]) -> list[Any]:
     return [j for j in jobs if j.seed == first]
 
 
+def defaults_jobs(jobs: list[Any]) -> list[Any]:
+    """The defaults (search draw 0) on every seed after the first: what a tuned table sets its choice beside."""
+    first = jobs[0].seed if jobs else 0
+    return [j for j in jobs if j.draw == 0 and j.seed != first]
+
+
 def plan(jobs: list[Any], rule: str, records: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
     """What `--tuned` will run, as far as the stored `records` tell (for `--dry-run`): the search; the
-    other seeds of each chosen setting, for cells whose search is all stored; and, for the cells whose
-    choice waits on the search, the other seeds of their first setting, standing in for the one to be
-    chosen (same kind and count)."""
+    defaults' other seeds and, for cells whose search is all stored, the chosen setting's; and, for
+    the cells whose choice waits on the search, the other seeds of their last setting, standing in for
+    the one to be chosen (same kind and count; none runs if the search picks the defaults)."""
     search = search_jobs(jobs)
     stored = {r["job"]["id"]: r for r in records}
     cells: dict[tuple, list[Any]] = defaultdict(list)
@@ -137,32 +143,33 @@ def plan(jobs: list[Any], rule: str, records: list[dict[str, Any]]) -> tuple[lis
         cells[cell_of(job.describe())].append(job)
     complete = {cell for cell, some in cells.items() if all(j.id in stored for j in some)}
     chosen = choose([stored[j.id] for cell in complete for j in cells[cell]], rule)
-    known, waiting = [], []
-    firsts = {cell: setting_of(some[0].describe()) for cell, some in cells.items()}
+    known, waiting = defaults_jobs(jobs), []
+    lasts = {cell: setting_of(some[-1].describe()) for cell, some in cells.items()}
     for job in jobs:
-        if job.seed == search[0].seed:
+        if job.seed == search[0].seed or job in known:
             continue
         cell, setting = cell_of(job.describe()), setting_of(job.describe())
         if cell in chosen:
             if setting == chosen[cell].setting:
                 known.append(job)
-        elif cell not in complete and setting == firsts.get(cell):  # a complete cell nothing can score runs no more
+        elif cell not in complete and setting == lasts.get(cell):  # a complete cell nothing can score runs no more
             waiting.append(job)
     return search, known, waiting
 
 
 def run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, Any]], store: Any) -> tuple[dict[str, Any], list[Any], dict]:
-    """`--tuned`: every setting of `jobs` on their first seed, then each cell's chosen setting on every
-    seed; `run(jobs)` runs some jobs into `store` and returns their summary. Returns the summary of
-    both, the final jobs and the choices."""
+    """`--tuned`: every setting of `jobs` on their first seed, then each cell's chosen setting and its
+    defaults (draw 0, to set the choice beside) on every seed; `run(jobs)` runs some jobs into `store`
+    and returns their summary. Returns the summary of all, the chosen settings' jobs and the choices."""
     search = search_jobs(jobs)
     searched = run(search)
     ids = {j.id for j in search}
     chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
     final = [j for j in jobs if (c := chosen.get(cell_of(j.describe()))) is not None and setting_of(j.describe()) == c.setting]
     final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells whose search failed: their gaps show
-    ran = run(final)
-    total = len({j.id for j in search} | {j.id for j in final})
+    extra = [j for j in defaults_jobs(jobs) if j.id not in {f.id for f in final}]
+    ran = run(final + extra)
+    total = len({j.id for j in search} | {j.id for j in final + extra})
     summary = {"total": total, "done": searched["done"] + ran["done"], "elsewhere": searched["elsewhere"] + ran["elsewhere"],
                "failed": searched["failed"] + [f for f in ran["failed"] if f[0].id not in ids]}
     summary["skipped"] = total - summary["done"] - summary["elsewhere"] - len(summary["failed"])

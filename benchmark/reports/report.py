@@ -165,9 +165,11 @@ def _row_name(row: list[str], columns: list[str]) -> str:
 
 
 def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
-                expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "") -> Table:
+                expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "",
+                tuning: dict[tuple, Any] | None = None) -> Table:
     """Aggregate records (and the jobs expected but absent, with their status) into a Table.
-    All of one protocol: `build_tables` splits a mix into one table per protocol."""
+    All of one protocol: `build_tables` splits a mix into one table per protocol. `tuning`: a
+    tuned table's chosen draws and defaults per cell (benchmark/reports/tuned.py), as columns."""
     protocols = {of_job(r["job"]) for r in records} | {_expected_protocol(e) for e in expected or []}
     if len({p.label for p in protocols}) > 1:
         raise BenchError("one table compares one protocol: build_tables gives a table per protocol")
@@ -185,12 +187,16 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     metric_cols = [METRIC_LABELS[m] for m in METRIC_NAMES]
     columns = ["dataset", "conflict %", "method", "supervision"] + (["network"] if show_network else [])
     columns += (["variant"] if show_variant else []) + ["n", "rank"] + metric_cols
-    columns += (["sparsity"] if show_sparsity else []) + (list(COMPUTE_COLUMNS) if compute else []) + ["paper unbiased (Δ)"]
+    columns += (["sparsity"] if show_sparsity else []) + (list(COMPUTE_COLUMNS) if compute else [])
+    columns += (["draw", "untuned unbiased (Δ)"] if tuning is not None else []) + ["paper unbiased (Δ)"]
+    table_protocol = next(iter(protocols)).label if protocols else "published"
     keys = set(status)
     if len(df):
         keys |= set(df.groupby(["dataset", "conflict_pct", "method", "variant"]).groups)
     rows, numeric = [], []
     seeds_of: dict[int, dict[str, list[float]]] = {}
+    if tuning is not None:
+        from benchmark.reports.tuned import cells_text, tuned_numbers
     for key in sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3])):
         dataset, pct, method, variant = key
         g = df[(df["dataset"] == dataset) & (df["conflict_pct"] == pct) & (df["method"] == method) & (df["variant"] == variant)] if len(df) else df
@@ -211,6 +217,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         spent = {k: float(g[k].mean()) if n else math.nan for k in COMPUTE_COLUMNS.values()}
         if compute:
             row += [_compute_cell(k, spent[k]) for k in COMPUTE_COLUMNS.values()]
+        tuned_cell = tuning.get((dataset, pct, method, table_protocol)) if tuning is not None else None
+        if tuning is not None:
+            row += cells_text(tuned_cell, stat["unbiased_acc"][0])
         pub = paper.get((dataset, method, pct, "unbiased_acc"))
         if pub is None or (n and set(g["budget"]) == {"quick"}):  # a smoke run is never set against a paper
             row.append("" if pub is None else "– (quick budget)")
@@ -220,12 +229,13 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
             row.append(pub_txt + ("" if math.isnan(delta) else f" ({delta:+.2f})"))
         rows.append(row)
         numeric.append({"dataset": dataset, "conflict_pct": pct, "method": method, "supervision": level, "network": network,
-                        "protocol": next(iter(protocols)).label if protocols else "published", "variant": variant, "n": n,
+                        "protocol": table_protocol, "variant": variant, "n": n,
                         **{f"{m}_mean": stat[m][0] for m in METRIC_NAMES}, **{f"{m}_std": stat[m][1] for m in METRIC_NAMES},
                         **{f"{m}_ci95": interval[m][1] for m in METRIC_NAMES},
                         **({"sparsity_mean": stat["sparsity"][0]} if show_sparsity else {}), **spent,
                         "paper_unbiased_acc": pub[0] if pub else math.nan,
-                        "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan})
+                        "paper_unbiased_std": pub[1] if pub and pub[1] is not None else math.nan,
+                        **(tuned_numbers(tuned_cell) if tuning is not None else {})})
     marks, averages = _compare_rows(rows, seeds_of, columns, numeric)
     budgets = sorted(set(df["budget"])) if len(df) else []
     caption = (f"{split.capitalize()} accuracy (%), mean ± 95 % CI over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
@@ -243,6 +253,11 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         notes.append(f"average rank over the table's {len({(r[0], r[1]) for r in rows})} dataset/ratio blocks (unbiased accuracy; "
                      "rows present in every block): "
                      + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(), key=lambda kv: (kv[1], kv[0]))))
+    if tuning:
+        from benchmark.reports.tuned import NOTE as TUNED_NOTE
+        from benchmark.reports.tuned import changes_note
+
+        notes += [TUNED_NOTE, changes_note({k: v for k, v in tuning.items() if k[3] == table_protocol})]
     if compute:
         notes.append("compute per run, mean over seeds: optimiser steps over all stages; forward samples through the method's "
                      "networks in millions (benchmark/training/compute.py; – = stored before it was counted); training minutes "
@@ -259,7 +274,8 @@ def _expected_protocol(entry: dict[str, Any]):
 
 
 def build_tables(records: list[dict[str, Any]], rule: str = "last", split: str = "test",
-                 expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "") -> list[Table]:
+                 expected: list[dict[str, Any]] | None = None, compute: bool = False, tuned: str = "",
+                 tuning: dict[tuple, Any] | None = None) -> list[Table]:
     """One Table per comparison protocol (published first): a matched row and a published row never
     share a table, since they compare different things."""
     by_label: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
@@ -268,8 +284,8 @@ def build_tables(records: list[dict[str, Any]], rule: str = "last", split: str =
     for entry in expected or []:
         by_label[_expected_protocol(entry).label][1].append(entry)
     order = sorted(by_label, key=lambda label: (label != "published", label))
-    return ([build_table(by_label[k][0], rule, split, by_label[k][1], compute, tuned) for k in order]
-            or [build_table([], rule, split, [], compute, tuned)])
+    return ([build_table(by_label[k][0], rule, split, by_label[k][1], compute, tuned, tuning) for k in order]
+            or [build_table([], rule, split, [], compute, tuned, tuning)])
 
 
 def render_all(tables: list[Table], fmt: str = "table") -> str:
@@ -377,13 +393,16 @@ def report_dir(results_dir: str | Path, fmt: str = "table", rule: str = "last", 
         from benchmark.grid.tuning import caption as tuning_caption
         from benchmark.grid.tuning import checkpoint_rule, tuned_records
 
+        every = records
         records, chosen = tuned_records(records, tuned)
         if not records:
             raise BenchError(f"no stored run under {results_dir} can be scored by {tuned}: its runs lack the split the rule reads "
                              "(hold one out with --set <dataset>.valid_fraction=0.1)")
         rule, caption = checkpoint_rule(tuned), tuning_caption(tuned, chosen)
         done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
-        return render_all(build_tables(records, rule, split, done, compute, caption), fmt)
+        from benchmark.reports.tuned import tuned_cells
+
+        return render_all(build_tables(records, rule, split, done, compute, caption, tuned_cells(every, chosen, rule, split)), fmt)
     failed = [{**f["job"], "hparams": hparams_key(f["job"]), "status": "failed"} for f in store.failures() if keeps(f["job"], only)]
     done = [{**r["job"], "hparams": hparams_key(r["job"]), "status": "done"} for r in records]
     return render_all(build_tables(records, rule, split, done + failed, compute), fmt)

@@ -1,0 +1,83 @@
+"""What a tuned table adds to a table: per cell, the search draw the rule chose and the defaults
+beside it, so that a reader sees how far tuning moved each method (and with which values).
+
+The defaults are the setting of the cell's search draw 0, read at the same checkpoint rule on the
+same split, over every seed stored for that setting (the search stores one; the defaults run on
+more seeds store more). A cell whose draw 0 is not stored shows no untuned value.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.grid.tuning import Choice, cell_of, setting_of
+from benchmark.reports.report import flatten, value_text
+from benchmark.reports.stats import fmt_interval, t_interval
+from benchmark.selection import require_rule
+
+NOTE = ("draw = the search draw the tuning rule chose (0 = the defaults); untuned = the defaults (draw 0) on the same "
+        "data, split and checkpoint rule, mean ± 95 % CI over their n stored seeds, in brackets tuned minus untuned "
+        "(unbiased accuracy).")
+
+
+@dataclass
+class TunedCell:
+    """One cell of a tuned table: its chosen draw, its defaults' unbiased accuracy and what tuning changed."""
+
+    draw: int | None
+    untuned: list[float]     # the defaults' unbiased accuracy per stored seed, in percent
+    changes: str             # the chosen setting's values that differ from the defaults ("" when it is the defaults)
+
+
+def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule: str, split: str = "test") -> dict[tuple, TunedCell]:
+    """Per chosen cell keyed (dataset, conflict_pct, method, protocol label): a TunedCell from every
+    stored record of the cell (all settings, all seeds), read at checkpoint `rule` on `split`."""
+    defaults: dict[tuple, str] = {}
+    for rec in records:
+        if rec["job"].get("draw") == 0:
+            defaults.setdefault(cell_of(rec["job"]), setting_of(rec["job"]))
+    out: dict[tuple, TunedCell] = {}
+    for cell, choice in chosen.items():
+        default = defaults.get(cell)
+        values = []
+        for rec in records:
+            if default is not None and cell_of(rec["job"]) == cell and setting_of(rec["job"]) == default:
+                value = require_rule(rec, rule).get(split, {}).get("unbiased_acc")
+                values.append(math.nan if value is None else 100 * float(value))
+        changes = ""
+        if default is not None and choice.setting != default:
+            new, old = flatten(json.loads(choice.setting)), flatten(json.loads(default))
+            method = cell[2]
+            changes = ", ".join(value_text(method, k.split(".", 1)[1], new.get(k)) for k in sorted(set(new) | set(old))
+                                if new.get(k) != old.get(k))
+        out[(cell[0], cell[1], cell[2], cell[3])] = TunedCell(choice.draw, values, changes)
+    return out
+
+
+def cells_text(cell: TunedCell | None, tuned_mean: float) -> list[str]:
+    """The draw and `untuned unbiased (Δ)` cells of one row."""
+    if cell is None:
+        return ["", ""]
+    mean, half = t_interval(cell.untuned)
+    untuned = "–" if math.isnan(mean) else f"{fmt_interval(mean, half)}, n {len(cell.untuned)} ({tuned_mean - mean:+.2f})"
+    return ["–" if cell.draw is None else str(cell.draw), untuned]
+
+
+def tuned_numbers(cell: TunedCell | None) -> dict[str, float]:
+    """The CSV columns of one row: chosen draw, the defaults' mean, 95 % half-width and seeds."""
+    if cell is None:
+        return {"draw": math.nan, "untuned_unbiased_acc_mean": math.nan, "untuned_unbiased_acc_ci95": math.nan, "untuned_n": 0}
+    mean, half = t_interval(cell.untuned)
+    return {"draw": math.nan if cell.draw is None else cell.draw, "untuned_unbiased_acc_mean": mean,
+            "untuned_unbiased_acc_ci95": half, "untuned_n": len(cell.untuned)}
+
+
+def changes_note(cells: dict[tuple, TunedCell]) -> str:
+    """One note line: per cell, the chosen draw and the values tuning changed."""
+    parts = []
+    for (dataset, pct, method, _), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        what = cell.changes or "the defaults"
+        parts.append(f"{method} ({dataset} {pct:g} %): draw {'–' if cell.draw is None else cell.draw}, {what}")
+    return "chosen settings: " + "; ".join(parts) + "."
