@@ -268,7 +268,8 @@ def cmd_run(argv: list[str]) -> int:
 
         grid_ids = {j.id for j in jobs}
         summary, jobs, chosen = run_tuned(jobs, args.tuned, run, store)
-        tuning = tuned_cells([r for r in store.results() if r["job"]["id"] in grid_ids], chosen, checkpoint_rule(args.tuned))
+        every = [r for r in store.results() if r["job"]["id"] in grid_ids]
+        tuning = tuned_cells(every, chosen, checkpoint_rule(args.tuned))
         tuned = tuning_caption(args.tuned, chosen) if chosen else f"tuned: rule {args.tuned}, no cell could be scored"
         args.selection = rule = checkpoint_rule(args.tuned)
     else:
@@ -280,6 +281,10 @@ def cmd_run(argv: list[str]) -> int:
         from benchmark.reports.paper import regenerate, render_paper
 
         table.seeds, table.budget, table.tuned = seeds, budget, tuned
+        if args.tuned:
+            from benchmark.reports.tuned import paper_notes
+
+            table.notes = table.notes + paper_notes(every, records, chosen, rule)
         print(render_paper(table, regenerate(table, jobs, {r["job"]["id"]: r for r in records}, status, rule), args.format, rule))
     else:
         expected = [{**j.describe(), "hparams": canonical(j.hparams), "status": status[j.id]} for j in jobs]

@@ -152,9 +152,14 @@ def test_a_tuned_table_shows_the_chosen_draw_and_the_defaults_beside_it():
     table = build_table(kept, "best-valid-worst-group", tuning=cells)
     row = dict(zip(table.columns, table.rows[0]))
     assert row["draw"] == "1" and row["untuned unbiased (Δ)"] == "61.00 ± 12.71, n 2 (+7.00)"  # tuned 68.00 over seeds 0-1
-    assert "chosen settings: lff (cmnist 1 %): draw 1, lr=0.01." in table.notes
+    assert "chosen settings: the defaults in 0 of 1 cells; lff (cmnist 1 %): draw 1, lr=0.01." in table.notes
     assert table.numeric.loc[0, "untuned_unbiased_acc_mean"] == pytest.approx(61.0) and table.numeric.loc[0, "untuned_n"] == 2
     picked_defaults = tuned_cells(records, choose(records, "val-accuracy"), "best-valid-accuracy")  # draw 0 wins on overall
-    assert picked_defaults[("cmnist", 1.0, "lff", "published")].changes == "" and "draw 0, the defaults" in build_table(
+    assert picked_defaults[("cmnist", 1.0, "lff", "published")].changes == "" and "the defaults in 1 of 1 cells." in build_table(
         tuned_records(records, "val-accuracy")[0], "best-valid-accuracy", tuning=picked_defaults).notes[-1]
     assert "draw" not in build_table(kept, "best-valid-worst-group").columns  # an untuned table keeps its columns
+    from benchmark.reports.tuned import paper_notes
+
+    assert paper_notes(records, kept, chosen, "best-valid-worst-group") == [  # a paper table keeps the paper's columns: notes
+        "tuned minus untuned unbiased accuracy where the rule chose other settings than the defaults (draw 0, on the same data, "
+        "split and checkpoint rule): lff (cmnist 1 %) +7.00 (tuned 68.00, n 2; defaults 61.00, n 2).", "chosen settings: the defaults in 0 of 1 cells; lff (cmnist 1 %): draw 1, lr=0.01."]

@@ -408,11 +408,15 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         from benchmark.grid.tuning import caption, cell_of, checkpoint_rule, tuned_records
 
         cells = {cell_of(job.describe()) for job in jobs}
-        kept, chosen = tuned_records([r for r in records.values() if cell_of(r["job"]) in cells], tuned)
+        every = [r for r in records.values() if cell_of(r["job"]) in cells]
+        kept, chosen = tuned_records(every, tuned)
         jobs = [Job(r["job"]["method"], r["job"]["dataset"], float(r["job"]["conflict_pct"]), int(r["job"]["seed"]),
                     r["job"]["budget"], canonical(r["job"]["hparams"]), r["job"].get("draw")) for r in kept]
         records, status = {job.id: r for job, r in zip(jobs, kept)}, {}
         rule, table.tuned = checkpoint_rule(tuned), caption(tuned, chosen) if chosen else f"tuned: rule {tuned}, nothing stored to score"
+        from benchmark.reports.tuned import paper_notes
+
+        table.notes = table.notes + paper_notes(every, kept, chosen, rule)
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)
 
 

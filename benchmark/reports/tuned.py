@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from benchmark.grid.jobs import default_job
 from benchmark.grid.tuning import Choice, cell_of, setting_of
 from benchmark.reports.report import flatten, value_text
 from benchmark.reports.stats import fmt_interval, t_interval
@@ -28,7 +29,7 @@ class TunedCell:
 
     draw: int | None
     untuned: list[float]     # the defaults' unbiased accuracy per stored seed, in percent
-    changes: str             # the chosen setting's values that differ from the defaults ("" when it is the defaults)
+    changes: str | None      # the chosen setting's values that differ from the defaults ("": it is them; None: not stored)
 
 
 def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule: str, split: str = "test") -> dict[tuple, TunedCell]:
@@ -38,6 +39,9 @@ def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule
     for rec in records:
         if rec["job"].get("draw") == 0:
             defaults.setdefault(cell_of(rec["job"]), setting_of(rec["job"]))
+    for rec in records:  # stored without a search: the run of the configs' defaults, no option set
+        if cell_of(rec["job"]) not in defaults and getattr(default_job(rec["job"]), "id", None) == rec["job"].get("id"):
+            defaults[cell_of(rec["job"])] = setting_of(rec["job"])
     out: dict[tuple, TunedCell] = {}
     for cell, choice in chosen.items():
         default = defaults.get(cell)
@@ -46,7 +50,7 @@ def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule
             if default is not None and cell_of(rec["job"]) == cell and setting_of(rec["job"]) == default:
                 value = require_rule(rec, rule).get(split, {}).get("unbiased_acc")
                 values.append(math.nan if value is None else 100 * float(value))
-        changes = ""
+        changes = None if default is None else ""
         if default is not None and choice.setting != default:
             new, old = flatten(json.loads(choice.setting)), flatten(json.loads(default))
             method = cell[2]
@@ -75,9 +79,38 @@ def tuned_numbers(cell: TunedCell | None) -> dict[str, float]:
 
 
 def changes_note(cells: dict[tuple, TunedCell]) -> str:
-    """One note line: per cell, the chosen draw and the values tuning changed."""
-    parts = []
-    for (dataset, pct, method, _), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        what = cell.changes or "the defaults"
-        parts.append(f"{method} ({dataset} {pct:g} %): draw {'–' if cell.draw is None else cell.draw}, {what}")
+    """One note line: the cells whose chosen setting is not the defaults, with their draw and the values
+    tuning changed; how many chose the defaults; the cells whose defaults are not stored."""
+    order = sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1]))
+    name = {key: f"{key[2]} ({key[0]} {key[1]:g} %)" for key, _ in order}
+    moved = [f"{name[key]}: draw {'–' if cell.draw is None else cell.draw}, {cell.changes}" for key, cell in order if cell.changes]
+    same = sum(1 for _, cell in order if cell.changes == "")
+    unknown = [name[key] for key, cell in order if cell.changes is None]
+    parts = [f"the defaults in {same} of {len(order)} cells"] + moved
+    if unknown:
+        parts.append("defaults not stored for " + ", ".join(unknown))
     return "chosen settings: " + "; ".join(parts) + "."
+
+
+def paper_notes(records: list[dict[str, Any]], kept: list[dict[str, Any]], chosen: dict[tuple, Choice], rule: str,
+                split: str = "test") -> list[str]:
+    """A regenerated paper table's tuned notes (its columns are the paper's): per cell, tuned minus
+    untuned unbiased accuracy, and the chosen settings. `records`: every stored record of its cells;
+    `kept`: those of the chosen settings."""
+    cells = tuned_cells(records, chosen, rule, split)
+    if not cells:
+        return []
+    tuned: dict[tuple, list[float]] = {}
+    for rec in kept:
+        value = require_rule(rec, rule).get(split, {}).get("unbiased_acc")
+        if value is not None:
+            tuned.setdefault(cell_of(rec["job"])[:4], []).append(100 * float(value))
+    parts = []
+    for key, cell in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])):
+        untuned, ours = t_interval(cell.untuned)[0], t_interval(tuned.get(key, []))[0]
+        if cell.changes and not (math.isnan(untuned) or math.isnan(ours)):
+            parts.append(f"{key[2]} ({key[0]} {key[1]:g} %) {ours - untuned:+.2f} (tuned {ours:.2f}, n {len(tuned[key])}; "
+                         f"defaults {untuned:.2f}, n {len(cell.untuned)})")
+    lines = ["tuned minus untuned unbiased accuracy where the rule chose other settings than the defaults (draw 0, on the "
+             "same data, split and checkpoint rule): " + "; ".join(parts) + "."] if parts else []
+    return lines + [changes_note(cells)]
