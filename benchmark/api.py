@@ -26,12 +26,12 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.grid.estimate import estimate_line
-from benchmark.training.compute import totals
 from benchmark.grid.jobs import Job, expand_grid
 from benchmark.metrics import METRIC_NAMES
 from benchmark.protocol import of_job
 from benchmark.selection import require_rule
 from benchmark.supervision import of_record
+from benchmark.training.compute import totals
 
 
 def resolve_names(requested: Iterable[str] | str, registered: dict[str, Any], kind: str) -> list[str]:
@@ -74,7 +74,8 @@ def describe(jobs: list[Job], results_dir: str | Path, device: str | None = None
     and the time estimate (`estimate_line`: from the runs stored under `results_dir` on `device`'s kind,
     cpu or cuda, when given; when those say nothing, from the suite's committed results/reference).
     With `tuned` (a `--tuned` rule), the jobs that rule's run will train: the search on the first seed,
-    then the chosen settings' other seeds, one line per cell where the choice waits on the search."""
+    the defaults' and the chosen settings' other seeds, one line per cell where the choice waits on
+    the search (benchmark/grid/tuning.py `plan`)."""
     from benchmark.grid.runner import expected_vs_found, published_twin
     from benchmark.grid.store import Store
 
