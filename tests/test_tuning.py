@@ -163,3 +163,16 @@ def test_a_tuned_table_shows_the_chosen_draw_and_the_defaults_beside_it():
     assert paper_notes(records, kept, chosen, "best-valid-worst-group") == [  # a paper table keeps the paper's columns: notes
         "tuned minus untuned unbiased accuracy where the rule chose other settings than the defaults (draw 0, on the same data, "
         "split and checkpoint rule): lff (cmnist 1 %) +7.00 (tuned 68.00, n 2; defaults 61.00, n 2).", "chosen settings: the defaults in 0 of 1 cells; lff (cmnist 1 %): draw 1, lr=0.01."]
+
+
+def test_a_search_store_labels_its_settings_by_draw():
+    from benchmark.reports.report import build_table
+
+    records = [_fake(0.001, 0, 0.9, 0.1, 0.5, 0.60, draw=0), _fake(0.001, 1, 0.9, 0.1, 0.5, 0.62),  # seed 1: the defaults run again
+               _fake(0.010, 0, 0.8, 0.4, 0.7, 0.65, draw=1)]
+    table = build_table(records)
+    assert sorted(dict(zip(table.columns, r))["variant"] for r in table.rows) == ["draw 0 (defaults)", "draw 1"]
+    assert any(n.startswith("draw N = the setting of the method's search draw N") for n in table.notes)
+    swept = build_table(records[:2] + [_fake(0.010, 0, 0.8, 0.4, 0.7, 0.65)])  # a sweep, not a search: its values name it
+    assert sorted(dict(zip(swept.columns, r))["variant"] for r in swept.rows) == ["lr=0.001", "lr=0.01"]
+    assert not any(n.startswith("draw N") for n in swept.notes)

@@ -62,6 +62,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
             "supervision": of_record(rec), "protocol": of_job(job).label, "network": network_text(job), "seed": job["seed"],
             "budget": job["budget"],
             "hparams": hparams_key(job), "is_default": getattr(default_job(job), "id", None) == job.get("id"),
+            "draw": job.get("draw"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
             "wall_seconds": rec.get("wall_seconds", math.nan), **compute_totals(rec),
@@ -75,10 +76,16 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
     whose values differ between settings of the same (dataset, conflict_pct, method, protocol, budget), in the
     words of the method's YAML `labels` section where it has them; a value a config sets per ratio
     (DCWP's lambda_upweight) is therefore not a variant. Where a cell holds several settings, the one
-    the current configs define is marked "(default)"."""
+    the current configs define is marked "(default)". A cell whose settings are all draws of a
+    `--search` labels them by draw ("draw 3", "draw 0 (defaults)"): their values would fill a page."""
     labels = pd.Series("", index=df.index, dtype=object)
     cell = ["dataset", "conflict_pct", "method"] + (["protocol"] if "protocol" in df else [])  # protocols never share a table or figure
     for (_, _, method, *_), group in df.groupby(cell):
+        draws = search_draws(group)
+        if draws is not None:
+            for index, h in group["hparams"].items():
+                labels[index] = f"draw {draws[h]}" + (" (defaults)" if draws[h] == 0 else "")
+            continue
         budgets = dict(zip(group["hparams"], group["budget"]))
         flat = {h: flatten(json.loads(h)) for h in budgets}
         keys: set[str] = set()
@@ -92,6 +99,18 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
             parts += [value_text(method, k.split(".", 1)[1], flat[h].get(k)) for k in sorted(keys)]
             labels[index] = ", ".join(parts) + (" (default)" if several and h in defaults and parts else "")
     return labels
+
+
+def search_draws(group: pd.DataFrame) -> dict[str, int] | None:
+    """{setting: its search draw} when a cell holds several settings and every one was stored by a
+    `--search` (a setting run again without one keeps its draw), else None."""
+    if "draw" not in group or group["hparams"].nunique() < 2:
+        return None
+    draws: dict[str, int] = {}
+    for h, draw in zip(group["hparams"], group["draw"]):
+        if draw is not None and not pd.isna(draw):
+            draws[h] = min(int(draw), draws.get(h, int(draw)))
+    return draws if set(draws) == set(group["hparams"]) else None
 
 
 @lru_cache(maxsize=None)
@@ -243,6 +262,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
+    if show_variant and df["variant"].str.startswith("draw ").any():
+        notes.append("draw N = the setting of the method's search draw N (0 = the defaults); its values: the hp.* columns of "
+                     "api.load(DIR).frame(), or --show-config added to the command that ran the search.")
     if show_network:
         notes.append("network = the network each row predicts with (name and layer widths): rows on different networks compare "
                      "networks as much as methods; --protocol matched trains every method on one backbone.")
