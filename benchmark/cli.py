@@ -278,9 +278,10 @@ def cmd_run(argv: list[str]) -> int:
     records = [r for r in store.results() if r["job"]["id"] in {j.id for j in jobs}]
     status = expected_vs_found(jobs, store)
     if args.paper:
-        from benchmark.reports.paper import regenerate, render_paper
+        from benchmark.reports.paper import add_data_note, regenerate, render_paper
 
         table.seeds, table.budget, table.tuned = seeds, budget, tuned
+        add_data_note(table, records)
         if args.tuned:
             from benchmark.reports.tuned import paper_notes
 

@@ -417,7 +417,17 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         from benchmark.reports.tuned import paper_notes
 
         table.notes = table.notes + paper_notes(every, kept, chosen, rule)
+    add_data_note(table, [records[j.id] for j in jobs if j.id in records])
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)
+
+
+def add_data_note(table: PaperTable, records: list[dict[str, Any]]) -> None:
+    """Append to the table's notes the dataset options all its runs set away from the configs (benchmark/reports/data_options.py)."""
+    from benchmark.reports.data_options import note
+
+    line = note(records)
+    if line:
+        table.notes = table.notes + [line]
 
 
 def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:

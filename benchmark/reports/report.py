@@ -24,6 +24,7 @@ from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import network_text, of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
+from benchmark.reports.data_options import note as data_options_note
 from benchmark.reports.paper import paper_numbers
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, fmt_interval, ranks, t_interval
 from benchmark.reports.tables import Table, render
@@ -262,6 +263,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
     notes.append(SUPERVISION_NOTE)
+    data_note = data_options_note(records)
+    if data_note:
+        notes.append(data_note)
     if show_variant and df["variant"].str.startswith("draw ").any():
         notes.append("draw N = the setting of the method's search draw N (0 = the defaults); its values: the hp.* columns of "
                      "api.load(DIR).frame(), or --show-config added to the command that ran the search.")
