@@ -1,9 +1,10 @@
 """What a tuned table adds to a table: per cell, the search draw the rule chose and the defaults
 beside it, so that a reader sees how far tuning moved each method (and with which values).
 
-The defaults are the setting of the cell's search draw 0, read at the same checkpoint rule on the
-same split, over every seed stored for that setting (the search stores one; the defaults run on
-more seeds store more). A cell whose draw 0 is not stored shows no untuned value.
+The defaults are the setting of the cell's search draw 0 (for a cell stored without a search: the
+run of the configs' defaults), read at the same checkpoint rule on the same split, over every seed
+stored for that setting (`--tuned` runs them on every trial). A cell with neither shows no untuned
+value, and the note says its defaults are not stored.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule
             method = cell[2]
             changes = ", ".join(value_text(method, k.split(".", 1)[1], new.get(k)) for k in sorted(set(new) | set(old))
                                 if new.get(k) != old.get(k))
-        out[(cell[0], cell[1], cell[2], cell[3])] = TunedCell(choice.draw, values, changes)
+        out[cell[:4]] = TunedCell(choice.draw, values, changes)
     return out
 
 
