@@ -9,8 +9,8 @@ CIFAR-scale parameters.
 Which images are bias-conflicting is fixed by CIFAR-10's order, as in LfF's `make_attr_labels`
 (datasets/lff_protocol.py): 250/500/1,000/2,500 of the 50,000 training images at 0.5/1/2/5 %.
 Splits: `train` = CIFAR-10's training set; `test` = its test set with every (class, corruption)
-cell holding exactly 100 images (LfF's "valid"). `valid_fraction` > 0 holds out an evenly
-corrupted validation split from the training images, as for `cmnist`.
+cell holding exactly 100 images (LfF's "valid"). `valid_fraction` > 0 holds out a validation
+split from the training images, corrupted evenly, like training or half each (`valid_bias`), as for `cmnist`.
 
 Randomness (snow flakes, frost crops, fog, spatter, elastic) comes from the dataset seed and the
 image's index, never the job seed, so every job of a grid trains on the same images and a rebuild
@@ -50,7 +50,7 @@ CIFAR_FILES = {
     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
-SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2}
+SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2, "valid_even": 3}
 
 
 # What a CIFAR-10 batch file may name besides dicts, lists, strings and numbers: NumPy's array

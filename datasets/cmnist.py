@@ -16,7 +16,9 @@ images with colours spread evenly (LfF calls it "valid"; it is the set the paper
 is no validation split unless `valid_fraction` > 0 holds out that fraction of the training
 images, before colours are assigned, as an evenly coloured validation set (`valid_bias: even`),
 or one coloured like the training split at the same conflict ratio (`valid_bias: train`: the
-validation split of the tuning rules that use no group labels).
+validation split of the tuning rules that use no group labels), or half of each (`valid_bias:
+both`: `valid` biased like training, `valid_even` evenly; benchmark/selection.py reads each for
+the rules it serves).
 
 The colour noise comes from the dataset seed (option `seed`, default 0), not the job seed: every
 job of a grid trains on the same data, as in the papers. LfF's own noise was unseeded, so our
@@ -60,6 +62,7 @@ LFF_COLORS = torch.tensor(
 SEVERITY_STD = {1: 0.05, 2: 0.02, 3: 0.01, 4: 0.005, 5: 0.002}
 
 SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2}
+EVEN_VALID_STREAM = 1_000_003  # valid_bias both: the evenly coloured half's colour noise, apart from every 3 * seed + k stream
 
 
 def colorize(gray: np.ndarray, bias: np.ndarray, severity: int, generator: torch.Generator) -> np.ndarray:
@@ -71,6 +74,8 @@ def colorize(gray: np.ndarray, bias: np.ndarray, severity: int, generator: torch
 
 
 def _stream(seed: int, split: str) -> torch.Generator:
+    if split == "valid_even":
+        return torch.Generator().manual_seed(EVEN_VALID_STREAM + int(seed))
     return torch.Generator().manual_seed(3 * int(seed) + SPLIT_STREAM[split])
 
 

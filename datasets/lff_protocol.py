@@ -53,19 +53,27 @@ def build_protocol_arrays(
     bias values are assigned) as a validation split, LfF itself has none: evenly biased
     (`valid_bias: even`, like the test split), or biased as the training split, at the same
     conflict ratio (`valid_bias: train`: DomainBed's training-domain validation, for selection
-    rules that see no group labels).
+    rules that see no group labels), or both (`valid_bias: both`): the held-out images split in
+    two halves, `valid` biased as training and `valid_even` evenly, so that one run serves the
+    rules without group labels and those with them (benchmark/selection.py).
     """
     check_valid_bias(valid_bias)
     parts = {"train": train, "test": test}
     if valid_fraction > 0:
         train_x, train_y = train
-        held = np.sort(np.random.default_rng(seed).permutation(len(train_y))[: int(round(valid_fraction * len(train_y)))])
+        order = np.random.default_rng(seed).permutation(len(train_y))[: int(round(valid_fraction * len(train_y)))]
+        held = np.sort(order)
         keep = np.setdiff1d(np.arange(len(train_y)), held)  # sorted: the training set keeps the source order
         parts["train"] = (train_x[keep], train_y[keep])
-        parts["valid"] = (train_x[held], train_y[held])
+        if valid_bias == "both":
+            half = len(order) // 2
+            for name, rows in (("valid", np.sort(order[:half])), ("valid_even", np.sort(order[half:]))):
+                parts[name] = (train_x[rows], train_y[rows])
+        else:
+            parts["valid"] = (train_x[held], train_y[held])
     arrays = {}
     for split, (images, y) in parts.items():
-        biased = split == "train" or (split == "valid" and valid_bias == "train")
+        biased = split == "train" or (split == "valid" and valid_bias in ("train", "both"))
         ratio = 1.0 - conflict_pct / 100.0 if biased else EVEN_ALIGNED_RATIO
         bias = order_based_bias(y, ratio)
         arrays[f"{split}_x"] = apply_bias(split, images, bias)
@@ -74,13 +82,13 @@ def build_protocol_arrays(
     return arrays
 
 
-VALID_BIAS = ("even", "train")
+VALID_BIAS = ("even", "train", "both")
 
 
 def check_valid_bias(valid_bias: str) -> None:
     if valid_bias not in VALID_BIAS:
         raise BenchError(f"valid_bias must be one of {', '.join(VALID_BIAS)} (even: evenly biased like the test split; "
-                         f"train: biased like the training split), got {valid_bias!r}")
+                         f"train: biased like the training split; both: half of each, as valid and valid_even), got {valid_bias!r}")
 
 
 def valid_key(valid_fraction: float, valid_bias: str) -> str:

@@ -128,5 +128,9 @@ def test_valid_bias_train_holds_out_a_split_biased_like_training():
     assert len(biased.splits["valid"].y) == 6000 and abs(share(biased.splits["valid"]) - 0.01) < 0.002
     assert abs(share(even.splits["valid"]) - 0.9) < 0.01
     assert torch.equal(biased.splits["train"].x, even.splits["train"].x)  # the training split is the same either way
-    with pytest.raises(BenchError, match="valid_bias must be one of even, train"):
+    both = datasets.load("cmnist", 1.0, valid_fraction=0.1, valid_bias="both")  # one run, every selection rule
+    valid, valid_even = both.splits["valid"], both.splits["valid_even"]
+    assert len(valid.y) == len(valid_even.y) == 3000 and torch.equal(both.splits["train"].x, even.splits["train"].x)
+    assert abs(share(valid) - 0.01) < 0.003 and abs(share(valid_even) - 0.9) < 0.015
+    with pytest.raises(BenchError, match="valid_bias must be one of even, train, both"):
         datasets.load("cmnist", 1.0, valid_fraction=0.1, valid_bias="skewed")

@@ -176,3 +176,23 @@ def test_a_search_store_labels_its_settings_by_draw():
     swept = build_table(records[:2] + [_fake(0.010, 0, 0.8, 0.4, 0.7, 0.65)])  # a sweep, not a search: its values name it
     assert sorted(dict(zip(swept.columns, r))["variant"] for r in swept.rows) == ["lr=0.001", "lr=0.01"]
     assert not any(n.startswith("draw N") for n in swept.notes)
+
+
+def test_with_both_validation_halves_the_group_rules_read_the_even_one():
+    from benchmark.selection import select_all
+
+    # two groups (aligned, conflicting); step 1 is best on the biased half's overall accuracy, step 2 on the even half's worst group
+    total = {"valid": [99, 1], "valid_even": [50, 50], "test": [50, 50]}
+    curve = [{"stage": "s", "step": 1, "valid": [99, 0], "valid_even": [50, 5], "test": [50, 5]},
+             {"stage": "s", "step": 2, "valid": [90, 1], "valid_even": [45, 40], "test": [45, 40]}]
+    chosen = select_all(curve, total, [True, False], "s")
+    assert chosen["best-valid-accuracy"]["step"] == 1 and chosen["best-valid-worst-group"]["step"] == 2
+    assert chosen["best-valid-unbiased"]["step"] == 2 and "valid_even" in chosen["last"]
+    record = {"job": {"id": "a", "method": "lff", "dataset": "cmnist", "conflict_pct": 1.0, "seed": 0, "budget": "paper",
+                      "hparams": {"method": {}, "dataset": {}}, "draw": 0}, "metrics": chosen}
+    picked = next(iter(choose([record], "val-worst-group").values()))
+    assert picked.split == "valid_even" and abs(picked.score - 0.8) < 1e-9
+    assert next(iter(choose([record], "val-accuracy").values())).split == "valid"
+    from benchmark.grid.tuning import caption
+
+    assert "best mean valid_even worst-group accuracy" in caption("val-worst-group", choose([record], "val-worst-group"))

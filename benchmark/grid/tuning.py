@@ -24,7 +24,7 @@ from typing import Any, Callable
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import canonical, complete_hparams
 from benchmark.protocol import of_job
-from benchmark.selection import CRITERIA, require_rule
+from benchmark.selection import CRITERIA, criterion, require_rule
 
 TUNING_RULES: dict[str, str] = {  # rule: the checkpoint rule whose (split, metric) it also scores settings by
     "val-accuracy": "best-valid-accuracy",
@@ -67,16 +67,20 @@ class Choice:
     score: float              # mean of the rule's metric over `seeds`, in [0, 1]
     seeds: tuple[int, ...]    # the seeds every setting of the cell has (the search trials)
     settings: int             # how many settings were compared
+    split: str = "valid"      # the split the score was read on (valid_even: the evenly biased half of valid_bias both)
 
 
-def score(record: dict[str, Any], rule: str) -> float | None:
+def score(record: dict[str, Any], rule: str) -> tuple[float | None, str]:
+    """A run's value of `rule`'s metric at the rule's checkpoint (None when it lacks the split), and its split."""
     checkpoint = TUNING_RULES[rule]
     split, metric = CRITERIA[checkpoint]
     try:
-        value = require_rule(record, checkpoint)[split][metric]
+        metrics = require_rule(record, checkpoint)
+        split, metric = criterion(checkpoint, metrics)
+        value = metrics[split][metric]
     except BenchError:
-        return None
-    return None if value is None else float(value)
+        return None, split
+    return (None if value is None else float(value)), split
 
 
 def choose(records: list[dict[str, Any]], rule: str) -> dict[tuple, Choice]:
@@ -91,15 +95,18 @@ def choose(records: list[dict[str, Any]], rule: str) -> dict[tuple, Choice]:
         ranked = []
         for setting, recs in settings.items():
             used = [r for r in recs if not common or int(r["job"]["seed"]) in common]
-            values = [score(r, rule) for r in used]
+            scored = [score(r, rule) for r in used]
+            values = [v for v, _ in scored]
             if not values or any(v is None for v in values):
                 continue
+            split = scored[0][1]
             draws = {r["job"].get("draw") for r in recs}
             draw = min(d for d in draws if d is not None) if draws - {None} else None
-            ranked.append((sum(values) / len(values), draw in (0, None), setting, draw, tuple(sorted(int(r["job"]["seed"]) for r in used))))
+            ranked.append((sum(values) / len(values), draw in (0, None), setting, draw, tuple(sorted(int(r["job"]["seed"]) for r in used)),
+                           split))
         if ranked:
             best = max(ranked, key=lambda t: (t[0], t[1], [-ord(c) for c in t[2]]))
-            chosen[cell] = Choice(best[2], best[3], best[0], best[4], len(settings))
+            chosen[cell] = Choice(best[2], best[3], best[0], best[4], len(settings), best[5])
     return chosen
 
 
@@ -113,7 +120,8 @@ def tuned_records(records: list[dict[str, Any]], rule: str) -> tuple[list[dict[s
 def caption(rule: str, chosen: dict[tuple, Choice]) -> str:
     counts = sorted({c.settings for c in chosen.values()})
     span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    split, metric = CRITERIA[TUNING_RULES[rule]]
+    metric = CRITERIA[TUNING_RULES[rule]][1]
+    split = " or ".join(sorted({c.split for c in chosen.values()})) or CRITERIA[TUNING_RULES[rule]][0]
     return (f"tuned: per cell the setting of {span} stored ones with the best mean {split} "
             f"{metric.replace('_acc', '').replace('_', '-')} accuracy over the search seeds "
             f"(rule: {rule}; reads {LABELS_READ[rule]})")

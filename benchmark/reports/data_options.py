@@ -42,6 +42,9 @@ def note(records: list[dict[str, Any]]) -> str | None:
                          + " (defaults: " + ", ".join(f"{k}={defaults.get(k)}" for k in shared) + ")")
     if not parts:
         return None
+    both = any("valid_bias=both" in part for part in parts)
     return ("data options every run of the table set away from the configs' defaults: " + "; ".join(parts)
             + (". valid_fraction holds that share of the training images out for validation: these rows trained on fewer "
-               "images than runs with the defaults" if held_out else "") + ".")
+               "images than runs with the defaults" if held_out else "")
+            + ("; valid_bias=both: half of it biased like training (valid, read by the rules without group labels), half "
+               "evenly (valid_even, read by the group-label rules)" if both else "") + ".")

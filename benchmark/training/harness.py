@@ -194,7 +194,7 @@ class Harness:
     def evaluate(self, stage: Stage, step: int) -> None:
         self.method.models.eval()
         entry: dict[str, Any] = {"stage": stage.name, "step": step, "global_step": self.position["global_step"]}
-        for split in ("valid", "test"):
+        for split in ("valid", "valid_even", "test"):
             if split in self.data.splits:
                 correct, total = self.evaluate_split(split)
                 entry[split] = correct
