@@ -29,7 +29,7 @@ class Batch(NamedTuple):
     index: Tensor
 
 
-GROUP_SPLITS = {"none": (), "valid-groups": ("valid",), "train-groups": ("train", "valid")}  # splits whose groups each level may see
+GROUP_SPLITS = {"none": (), "valid-groups": ("valid", "valid_even"), "train-groups": ("train", "valid", "valid_even")}  # splits whose groups each level may see
 SUPERVISION = tuple(GROUP_SPLITS)
 
 

@@ -84,3 +84,16 @@ def test_lc_lr_decay_is_off_unless_asked_and_then_steps_both_optimisers(data):
     lrs = {name: opt.param_groups[0]["lr"] for name, opt in decayed.optimizers.items()}
     base = method_hparams("lc", "synthetic", "quick")["optimizer"]["lr"]
     assert lrs == pytest.approx({"main": base / 8, "biased": base * 0.1 / 8})
+
+
+def test_dfr_refits_on_the_evenly_biased_half_where_two_are_held_out(data):
+    """valid_bias both: label-free readers take `valid` (biased like training), group-label readers `valid_even`."""
+    import dataclasses
+
+    from methods import build
+
+    hp = method_hparams("dfr", "synthetic", "paper")
+    both = dataclasses.replace(data.info, split_sizes=(*data.info.split_sizes, ("valid_even", 10)))
+    assert build("dfr", both, hp, "cpu").refit_split() == "valid_even"
+    assert build("dfr", data.info, hp, "cpu").refit_split() == "valid"
+    assert build("dfr", both, {**hp, "retrain_split": "train"}, "cpu").refit_split() == "train"
