@@ -317,7 +317,7 @@ def cmd_report(argv: list[str]) -> int:
                    help="html: one self-contained page with every table and figure (written to --output)")
     p.add_argument("--output", default=None, help="html: where to write the page (default: RESULTS_DIR/report.html)")
     p.add_argument("--selection", choices=RULES, default="last")
-    p.add_argument("--split", choices=("test", "valid"), default="test")
+    p.add_argument("--split", choices=("test", "valid", "valid_even"), default="test")
     p.add_argument("--diagnostics", action="store_true",
                    help="per-run diagnostics instead (DCWP's mining precision/recall, PruSC's cluster purity)")
     p.add_argument("--compute", action="store_true",

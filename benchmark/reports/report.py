@@ -136,6 +136,7 @@ def value_text(method: str, key: str, value: Any) -> str:
     return f"{key}={shown}"
 
 
+SPLIT_WORDS = {"test": "Test", "valid": "Validation", "valid_even": "Validation (its evenly biased half, valid_bias both)"}
 COMPUTE_COLUMNS = {"steps": "steps", "forward (M samples)": "forward_samples", "train min": "train_seconds"}
 
 
@@ -258,7 +259,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
                         **(tuned_numbers(tuned_cell) if tuning is not None else {})})
     marks, averages = _compare_rows(rows, seeds_of, columns, numeric)
     budgets = sorted(set(df["budget"])) if len(df) else []
-    caption = (f"{split.capitalize()} accuracy (%), mean ± 95 % CI over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
+    caption = (f"{SPLIT_WORDS.get(split, split)} accuracy (%), mean ± 95 % CI over seeds; checkpoint: {RULE_CAPTIONS[rule]}; "
                f"budget: {', '.join(budgets) or 'n/a'}; {protocol_caption(sorted(protocols, key=lambda p: p.label))}"
                + (f"; {tuned}." if tuned else "."))
     notes = [f"paper: {src}" for ds, src in sorted(sources.items()) if any(r[0] == ds for r in rows)]
