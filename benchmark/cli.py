@@ -369,6 +369,12 @@ def cmd_report(argv: list[str]) -> int:
     if args.format == "html":
         from benchmark.reports.html import write_html_report
 
+        ignored = [flag for flag, on in (("--tuned", args.tuned), ("--compute", args.compute), ("--split", args.split != "test"))
+                   if on]
+        if ignored:
+            raise BenchError(f"--format html writes the directory's test tables, figures and diagnostics as they are; "
+                             f"{', '.join(ignored)} would be ignored there: use --format table, markdown, csv or latex for that table")
+
         explicit = args.selection if _given(argv, "--selection") else None
         print(write_html_report(args.results_dir, args.output, explicit))
         return 0

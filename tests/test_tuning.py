@@ -107,6 +107,8 @@ def test_report_tuned_prints_the_rule_and_the_search_size(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "tuned: per cell the setting of 2 stored ones" in report.stdout and "rule: val-worst-group" in report.stdout
     assert "validation group labels" in report.stdout and "best-valid-worst-group" in report.stdout
+    page = cli("report", str(out), "--tuned", "val-worst-group", "--format", "html")  # the page has no tuned table: say so
+    assert page.returncode == 2 and page.stderr.count("\n") == 1 and "--tuned would be ignored there" in page.stderr
 
 
 def test_tuned_run_searches_on_the_first_seed_then_runs_the_choice_and_the_defaults_on_every_trial(tmp_path):
