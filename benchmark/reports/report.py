@@ -11,7 +11,6 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +24,13 @@ from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import network_text, of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.reports.data_options import note as data_options_note
+from benchmark.reports.labels import flatten, value_text
 from benchmark.reports.paper import paper_numbers
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, fmt_interval, ranks, t_interval
 from benchmark.reports.tables import Table, render
 from benchmark.supervision import NOTE as SUPERVISION_NOTE
 from benchmark.supervision import declared, label, of_record
 
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def hparams_key(job: dict[str, Any]) -> str:
@@ -112,28 +101,6 @@ def search_draws(group: pd.DataFrame) -> dict[str, int] | None:
         if draw is not None and not pd.isna(draw):
             draws[h] = min(int(draw), draws.get(h, int(draw)))
     return draws if set(draws) == set(group["hparams"]) else None
-
-
-@lru_cache(maxsize=None)
-def _value_words(method: str) -> dict[str, dict[Any, str]]:
-    from benchmark.config import load_yaml
-    from benchmark.plugins import config_path
-
-    path = config_path("methods", method)
-    return (load_yaml(path).get("labels") or {}) if path.exists() else {}
-
-
-def value_text(method: str, key: str, value: Any) -> str:
-    """One hyperparameter's value as a table or legend shows it: the method's own words for it
-    (its YAML `labels`: a value, or `other` with {} for the value), else key=value, numbers short."""
-    words = _value_words(method).get(key) or {}
-    if isinstance(value, (str, int, float, bool, type(None))) and value in words:
-        return words[value]
-    if "other" in words:
-        return str(words["other"]).format(value)
-    shown = "none" if value is None else ("on" if value is True else "off" if value is False else
-                                          f"{value:g}" if isinstance(value, float) else value)
-    return f"{key}={shown}"
 
 
 SPLIT_WORDS = {"test": "Test", "valid": "Validation", "valid_even": "Validation (its evenly biased half, valid_bias both)"}

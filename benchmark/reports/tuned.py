@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmark.grid.jobs import default_job
 from benchmark.grid.tuning import Choice, cell_of, setting_of
-from benchmark.reports.report import flatten, value_text
+from benchmark.reports.labels import flatten, value_text
 from benchmark.reports.stats import fmt_interval, t_interval
 from benchmark.selection import require_rule
 
