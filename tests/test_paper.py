@@ -170,3 +170,16 @@ def test_paper_run_trains_only_the_missing_jobs_then_prints_the_table(paper_dir,
     assert "2 jobs, 2 to run" in first.err and "| erm | " in first.out and "(55.00, " in first.out
     assert main(args) == 0
     assert "2 jobs, 0 to run (2 already in the store)" in capsys.readouterr().err
+
+
+def test_a_matched_backbone_some_columns_lack_leaves_those_columns_not_run():
+    from benchmark.reports.paper import load_paper, paper_jobs, regenerate
+
+    table = load_paper("denetdm-table1")
+    jobs = paper_jobs(table, [0], protocol="matched", backbone="mlp")  # Colored MNIST has an mlp, Corrupted CIFAR-10 not
+    assert {j.dataset for j in jobs} == {"cmnist"} and table.unmatched == {"cifar10c": "not run: cifar10c has no mlp backbone"}
+    cells = regenerate(table, jobs, {}, {})
+    cifar = [c for (m, j), c in cells.items() if table.columns[j].dataset == "cifar10c"]
+    assert cifar and all(c.status == "not run: cifar10c has no mlp backbone" for c in cifar)
+    with pytest.raises(BenchError, match="dataset cmnist has no matched backbone 'resnet50': its backbones are mlp, cnn"):
+        paper_jobs(load_paper("denetdm-table1"), [0], protocol="matched", backbone="resnet50")

@@ -32,7 +32,7 @@ from benchmark.config import BUDGETS, CONFIG_ROOT, dataset_config, load_yaml, su
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import Job, canonical, check_conflict_pct, expand_grid
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
-from benchmark.protocol import Protocol, network_text
+from benchmark.protocol import Protocol, backbones, network_text, resolve
 from benchmark.protocol import caption as protocol_caption
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, decorate, fmt_interval, t_interval
 from benchmark.reports.tables import Table, render
@@ -75,6 +75,7 @@ class PaperTable:
     protocols: list[Protocol] = field(default_factory=lambda: [Protocol()])  # of our runs (the paper's: its own networks)
     tuned: str = ""  # how our settings were selected across a search (benchmark/grid/tuning.py), if they were
     networks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # of our runs: {dataset: {network: [methods]}}
+    unmatched: dict[str, str] = field(default_factory=dict)  # {dataset: why its columns were not run} (a backbone it lacks)
 
 
 def available() -> list[str]:
@@ -172,6 +173,11 @@ def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | 
         by_dataset.setdefault(col.dataset, [])
         if col.conflict_pct not in by_dataset[col.dataset]:
             by_dataset[col.dataset].append(col.conflict_pct)
+    if protocol != "published" and backbone is not None:  # a backbone some columns' datasets lack: those columns say so
+        table.unmatched = {d: f"not run: {d} has no {backbone} backbone" for d in by_dataset if backbone not in backbones(d)}
+        if len(table.unmatched) == len(by_dataset):
+            resolve(protocol, backbone, next(iter(by_dataset)))  # the one error line, naming the backbones there are
+        by_dataset = {d: pcts for d, pcts in by_dataset.items() if d not in table.unmatched}
     jobs = expand_grid(list(table.rows), list(by_dataset), seeds or table.seeds, None, budget or table.budget, sets, user,
                        pcts_by_dataset=by_dataset, only_supported=True, protocol=protocol, backbone=backbone, search=search)
     table.protocols = sorted({job.protocol for job in jobs}, key=lambda p: p.label) or [Protocol()]
@@ -226,8 +232,9 @@ def regenerate(table: PaperTable, jobs: list[Job], records: dict[str, dict[str, 
                     counts[kind] = counts.get(kind, 0) + 1
             n = len(values)
             series = pd.Series(values, dtype=float)
+            state = table.unmatched.get(col.dataset) or _status(counts, bool(mine) or supports(method, col.dataset))
             cells[(method, j)] = Cell(n, float(series.mean()) if n else math.nan, float(series.std(ddof=1)) if n > 1 else 0.0,
-                                      _status(counts, bool(mine) or supports(method, col.dataset)), published[j], values)
+                                      state, published[j], values)
     return cells
 
 
