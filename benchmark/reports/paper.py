@@ -173,6 +173,7 @@ def paper_jobs(table: PaperTable, seeds: list[int] | None = None, budget: str | 
         by_dataset.setdefault(col.dataset, [])
         if col.conflict_pct not in by_dataset[col.dataset]:
             by_dataset[col.dataset].append(col.conflict_pct)
+    table.unmatched = {}
     if protocol != "published" and backbone is not None:  # a backbone some columns' datasets lack: those columns say so
         table.unmatched = {d: f"not run: {d} has no {backbone} backbone" for d in by_dataset if backbone not in backbones(d)}
         if len(table.unmatched) == len(by_dataset):
