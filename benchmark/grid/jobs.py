@@ -260,3 +260,8 @@ def default_job(job: dict[str, Any]) -> Any:
         except BenchError:
             _DEFAULT_JOBS[key] = None
     return _DEFAULT_JOBS[key]
+
+
+def is_default_run(job: dict[str, Any]) -> bool:
+    """Whether a stored job is the run the current configs define for its cell (no option set)."""
+    return getattr(default_job(job), "id", None) == job.get("id")

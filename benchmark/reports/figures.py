@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.grid.jobs import canonical, complete_hparams, default_job, file_stem
+from benchmark.grid.jobs import canonical, complete_hparams, default_job, file_stem, is_default_run
 from benchmark.protocol import network_text, of_job
 from benchmark.reports.palette import method_color, shade
 from benchmark.supervision import LINESTYLES, MARKERS
@@ -81,7 +81,7 @@ def std(values: pd.Series) -> float:
 
 def default_setting(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records whose job is the one the current configs define for its (method, dataset, ratio, seed, budget, protocol)."""
-    return [rec for rec in records if getattr(default_job(rec["job"]), "id", None) == rec["job"]["id"]]
+    return [rec for rec in records if is_default_run(rec["job"])]
 
 
 def default_setting_but(records: list[dict[str, Any]], swept: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.training.compute import totals as compute_totals
 from benchmark.errors import BenchError
-from benchmark.grid.jobs import canonical, complete_hparams, default_job
+from benchmark.grid.jobs import canonical, complete_hparams, is_default_run
 from benchmark.metrics import METRIC_LABELS, METRIC_NAMES
 from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import network_text, of_job
@@ -51,7 +51,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
             "supervision": of_record(rec), "protocol": of_job(job).label, "network": network_text(job), "seed": job["seed"],
             "budget": job["budget"],
-            "hparams": hparams_key(job), "is_default": getattr(default_job(job), "id", None) == job.get("id"),
+            "hparams": hparams_key(job), "is_default": is_default_run(job),
             "draw": job.get("draw"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,

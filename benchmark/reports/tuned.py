@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.grid.jobs import default_job
+from benchmark.grid.jobs import is_default_run
 from benchmark.grid.tuning import Choice, cell_of, setting_of
 from benchmark.reports.labels import flatten, value_text
 from benchmark.reports.stats import fmt_interval, t_interval
@@ -36,19 +36,18 @@ class TunedCell:
 def tuned_cells(records: list[dict[str, Any]], chosen: dict[tuple, Choice], rule: str, split: str = "test") -> dict[tuple, TunedCell]:
     """Per chosen cell keyed (dataset, conflict_pct, method, protocol label): a TunedCell from every
     stored record of the cell (all settings, all seeds), read at checkpoint `rule` on `split`."""
-    defaults: dict[tuple, str] = {}
-    for rec in records:
-        if rec["job"].get("draw") == 0:
-            defaults.setdefault(cell_of(rec["job"]), setting_of(rec["job"]))
-    for rec in records:  # stored without a search: the run of the configs' defaults, no option set
-        if cell_of(rec["job"]) not in defaults and getattr(default_job(rec["job"]), "id", None) == rec["job"].get("id"):
-            defaults[cell_of(rec["job"])] = setting_of(rec["job"])
+    by_cell: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
+    for rec in records:  # each record's cell and setting, computed once
+        by_cell.setdefault(cell_of(rec["job"]), []).append((setting_of(rec["job"]), rec))
     out: dict[tuple, TunedCell] = {}
     for cell, choice in chosen.items():
-        default = defaults.get(cell)
+        stored = by_cell.get(cell, [])
+        default = next((h for h, rec in stored if rec["job"].get("draw") == 0), None)
+        if default is None:  # stored without a search: the run of the configs' defaults, no option set
+            default = next((h for h, rec in stored if is_default_run(rec["job"])), None)
         values = []
-        for rec in records:
-            if default is not None and cell_of(rec["job"]) == cell and setting_of(rec["job"]) == default:
+        for setting, rec in stored:
+            if setting == default:
                 value = require_rule(rec, rule).get(split, {}).get("unbiased_acc")
                 values.append(math.nan if value is None else 100 * float(value))
         changes = None if default is None else ""
