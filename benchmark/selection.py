@@ -33,6 +33,7 @@ RULE_CAPTIONS = {  # after "checkpoint: " in every caption
 
 
 GROUP_SPLIT = "valid_even"  # held out beside a training-biased `valid` (valid_bias: both): the group-label rules read it
+EVAL_SPLITS = ("valid", GROUP_SPLIT, "test")  # the splits every evaluation scores, where the dataset has them
 
 
 def criterion(rule: str, splits: Any) -> tuple[str, str]:
@@ -51,7 +52,7 @@ def check_rule(rule: str) -> None:
 
 
 def entry_metrics(entry: dict[str, Any], group_total: dict[str, list[int]], aligned: list[bool]) -> dict[str, Any]:
-    return {split: group_metrics(entry[split], group_total[split], aligned) for split in ("valid", GROUP_SPLIT, "test") if split in entry}
+    return {split: group_metrics(entry[split], group_total[split], aligned) for split in EVAL_SPLITS if split in entry}
 
 
 def select_all(curve: list[dict[str, Any]], group_total: dict[str, list[int]], aligned: list[bool],

@@ -32,6 +32,7 @@ from benchmark.training.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.training.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from benchmark.supervision import no_validation_split
+from benchmark.selection import EVAL_SPLITS
 from datasets.base import BiasedData
 from methods.base import GROUP_SPLITS, Batch, GroupSet, Method, Stage, TrainSet
 
@@ -194,7 +195,7 @@ class Harness:
     def evaluate(self, stage: Stage, step: int) -> None:
         self.method.models.eval()
         entry: dict[str, Any] = {"stage": stage.name, "step": step, "global_step": self.position["global_step"]}
-        for split in ("valid", "valid_even", "test"):
+        for split in EVAL_SPLITS:
             if split in self.data.splits:
                 correct, total = self.evaluate_split(split)
                 entry[split] = correct
