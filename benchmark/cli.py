@@ -279,10 +279,10 @@ def cmd_run(argv: list[str]) -> int:
     records = [r for r in (every if every is not None else store.results()) if r["job"]["id"] in ids]  # a tuned run's: read once
     status = expected_vs_found(jobs, store)
     if args.paper:
-        from benchmark.reports.paper import add_data_note, regenerate, render_paper
+        from benchmark.reports.paper import add_record_notes, regenerate, render_paper
 
         table.seeds, table.budget, table.tuned = seeds, budget, tuned
-        add_data_note(table, records)
+        add_record_notes(table, records, rule)
         if args.tuned:
             from benchmark.reports.tuned import paper_notes
 

@@ -425,17 +425,22 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         from benchmark.reports.tuned import paper_notes
 
         table.notes = table.notes + paper_notes(every, kept, chosen, rule)
-    add_data_note(table, [records[j.id] for j in jobs if j.id in records])
+    add_record_notes(table, [records[j.id] for j in jobs if j.id in records], rule)
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)
 
 
-def add_data_note(table: PaperTable, records: list[dict[str, Any]]) -> None:
-    """Append to the table's notes the dataset options all its runs set away from the configs (benchmark/reports/data_options.py)."""
+def add_record_notes(table: PaperTable, records: list[dict[str, Any]], rule: str | None = None) -> None:
+    """Append to the table's notes what its runs say beyond the cells: the dataset options all of them
+    set away from the configs (benchmark/reports/data_options.py) and the runs that collapsed under
+    `rule` (the table's own when None; benchmark/reports/outliers.py)."""
     from benchmark.reports.data_options import note
+    from benchmark.reports.outliers import note as outliers_note
+    from benchmark.reports.report import frame
 
-    line = note(records)
-    if line:
-        table.notes = table.notes + [line]
+    lines = [note(records)]
+    if records:
+        lines.append(outliers_note(frame(records, rule or table.selection).assign(variant="")))
+    table.notes = table.notes + [line for line in lines if line]
 
 
 def paper_numbers() -> tuple[dict[tuple[str, str, float, str], tuple[float, float | None]], dict[str, str]]:

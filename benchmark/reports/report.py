@@ -25,6 +25,8 @@ from benchmark.protocol import network_text, of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.reports.data_options import note as data_options_note
 from benchmark.reports.labels import flatten, value_text
+from benchmark.reports.outliers import device_text
+from benchmark.reports.outliers import note as outliers_note
 from benchmark.reports.paper import paper_numbers
 from benchmark.reports.stats import INTERVAL_NOTE, TEST_NOTE, average_ranks, best_and_ties, fmt_interval, ranks, t_interval
 from benchmark.reports.tables import Table, render
@@ -55,7 +57,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
             "draw": job.get("draw"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
             "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
-            "wall_seconds": rec.get("wall_seconds", math.nan), **compute_totals(rec),
+            "wall_seconds": rec.get("wall_seconds", math.nan), **compute_totals(rec), "device": device_text(rec),
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -243,6 +245,9 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
     notes.append("unbiased = mean accuracy over (target, bias) groups; worst-group = lowest group; aligned/conflicting = "
                  "mean over bias-aligned/-conflicting groups; overall = all samples.")
     notes += [INTERVAL_NOTE + ".", TEST_NOTE + "; rank = rank by mean unbiased accuracy within the dataset and ratio."]
+    collapsed = outliers_note(df) if len(df) else ""
+    if collapsed:
+        notes.append(collapsed)
     if averages:
         notes.append(f"average rank over the table's {len({(r[0], r[1]) for r in rows})} dataset/ratio blocks (unbiased accuracy; "
                      "rows present in every block): "
