@@ -41,9 +41,13 @@ def criterion(rule: str, splits: Any) -> tuple[str, str]:
     validation group labels take the evenly biased validation half where a run holds one out beside
     a training-biased one (a worst group of a 1 %-conflicting split is empty or one image)."""
     split, metric = CRITERIA[rule]
-    if split == "valid" and metric != "overall_acc" and GROUP_SPLIT in splits:
-        return GROUP_SPLIT, metric
-    return split, metric
+    return read_split(split, metric, splits), metric
+
+
+def read_split(split: str, metric: str, splits: Any) -> str:
+    """The split a validation score of `metric` reads: a metric over groups (all but overall
+    accuracy) reads the evenly biased half where the run holds one out beside `valid`."""
+    return GROUP_SPLIT if split == "valid" and metric != "overall_acc" and GROUP_SPLIT in splits else split
 
 
 def check_rule(rule: str) -> None:

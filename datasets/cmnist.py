@@ -62,7 +62,7 @@ LFF_COLORS = torch.tensor(
 SEVERITY_STD = {1: 0.05, 2: 0.02, 3: 0.01, 4: 0.005, 5: 0.002}
 
 SPLIT_STREAM = {"train": 0, "valid": 1, "test": 2}
-EVEN_VALID_STREAM = 1_000_003  # valid_bias both: the evenly coloured half's colour noise, apart from every 3 * seed + k stream
+EVEN_VALID_STREAM = 1_000_003  # valid_bias both: the evenly coloured half's colour noise, apart from the 3 * seed + k streams of every seed below 500,001
 
 
 def colorize(gray: np.ndarray, bias: np.ndarray, severity: int, generator: torch.Generator) -> np.ndarray:

@@ -10,7 +10,8 @@ from methods.models import build_encoder, build_optimizer
 from methods.registry import register_method
 
 BRANCHES = ("deep", "shallow", "target")
-# which stage-1 models stage 2 starts from: the shallow expert's best conflicting accuracy on a split
+# which stage-1 models stage 2 starts from: the shallow expert's best conflicting accuracy on a split (best-valid reads
+# the evenly biased half where valid_bias is both: harness._keep_if_best)
 POE_SELECTION = {"last": None, "best-valid": ("valid", "conflicting_acc"), "oracle-test": ("test", "conflicting_acc")}
 
 

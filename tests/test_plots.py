@@ -63,3 +63,13 @@ def test_the_sparsity_figure_draws_the_default_settings_lambda_sweep_not_the_abl
     records = [{"job": job.describe()} for job in sweep + ablation]
     kept = default_setting_but(records, "lambda_sparse")
     assert [r["job"]["id"] for r in kept] == [job.id for job in sweep]
+
+
+def test_the_validation_curve_reads_the_even_half_where_two_are_held_out():
+    from benchmark.reports.curves import _series
+
+    total = {"valid": [99, 1], "valid_even": [50, 50], "test": [50, 50]}
+    record = {"group_total": total, "aligned_groups": [True, False],
+              "curve": [{"stage": "s", "step": 1, "valid": [99, 0], "valid_even": [50, 10], "test": [50, 10]}]}
+    steps, values = _series(record)[("valid", "unbiased_acc")]
+    assert steps == [1] and values == [60.0]  # valid_even's (100 + 20) / 2; valid's would be 50

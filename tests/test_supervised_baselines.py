@@ -97,3 +97,37 @@ def test_dfr_refits_on_the_evenly_biased_half_where_two_are_held_out(data):
     assert build("dfr", both, hp, "cpu").refit_split() == "valid_even"
     assert build("dfr", data.info, hp, "cpu").refit_split() == "valid"
     assert build("dfr", both, {**hp, "retrain_split": "train"}, "cpu").refit_split() == "train"
+
+
+def _with_two_validation_halves(data: BiasedData) -> BiasedData:
+    """valid_bias both by hand: `valid` biased like training (a slice of it), `valid_even` the fixture's even split."""
+    train_split = data.splits["train"]
+    biased = Split(train_split.x[:400], train_split.y[:400], train_split.bias[:400])
+    return BiasedData({**data.splits, "valid": biased, "valid_even": data.splits["valid"]}, data.info)
+
+
+def test_a_validation_groups_method_sees_only_the_even_halfs_groups_where_two_are_held_out(data):
+    from benchmark.training.harness import Harness
+    from methods.base import GroupSet, TrainSet
+    from tests.helpers import harness
+
+    both = _with_two_validation_halves(data)
+    h: Harness = harness("dfr", both)
+    assert h.group_splits == ("valid_even",)
+    assert isinstance(h.split_set("valid_even"), GroupSet) and type(h.split_set("valid")) is TrainSet
+    assert harness("dfr", data).group_splits == ("valid", "valid_even")  # one validation split: its groups
+
+
+def test_a_kept_best_group_metric_of_valid_reads_the_even_half_where_two_are_held_out(data):
+    from methods.base import Stage
+    from tests.helpers import harness
+
+    h = harness("erm", _with_two_validation_halves(data))
+    stage = Stage("train", loss=lambda batch: None, keep_best=("valid", "conflicting_acc"))
+    total = {"valid": [50] * 16, "valid_even": [50] * 16}
+    h.result.group_total.update(total)
+    for step, (biased, even) in enumerate([(50, 10), (0, 40)]):  # valid's conflicting accuracy falls, valid_even's rises
+        correct = {"valid": [50 if g % 5 == 0 else biased for g in range(16)],
+                   "valid_even": [50 if g % 5 == 0 else even for g in range(16)]}
+        h._keep_if_best(stage, {"stage": "train", "step": step, **correct})
+    assert h.best["step"] == 1 and h.best["value"] == pytest.approx(0.8)

@@ -1,7 +1,8 @@
 """`run_bench.py plot curves RESULTS_DIR`: accuracy over training steps, from the curves every run stores.
 
 One figure per (dataset, conflict ratio, protocol): test unbiased and worst-group accuracy (and the
-validation split's unbiased accuracy where runs have one) against the global optimiser step, one
+validation split's unbiased accuracy where runs have one: its evenly biased half where they hold two, the
+split the group-label rules read) against the global optimiser step, one
 colour per method (benchmark/reports/palette.py), one thin line per seed, and a marker where the checkpoint
 rule (`--selection`) picked each run's model. Each method's default setting only, unless
 `--all-variants`.
@@ -16,7 +17,7 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.reports.figures import curve_colors, default_setting, finish, network_label, protocol_suffix, pyplot, supervision_tag
 from benchmark.protocol import of_job
-from benchmark.selection import entry_metrics, require_rule
+from benchmark.selection import entry_metrics, read_split, require_rule
 
 PANELS = (("test", "unbiased_acc", "test unbiased accuracy (%)"), ("test", "worst_group_acc", "test worst-group accuracy (%)"),
           ("valid", "unbiased_acc", "validation unbiased accuracy (%)"))
@@ -28,7 +29,7 @@ def _series(rec: dict[str, Any]) -> dict[tuple[str, str], tuple[list[int], list[
     for entry in rec.get("curve", []):
         metrics = entry_metrics(entry, rec["group_total"], rec["aligned_groups"])
         for (split, metric), (xs, ys) in out.items():
-            value = metrics.get(split, {}).get(metric)
+            value = metrics.get(read_split(split, metric, metrics), {}).get(metric)  # valid_bias both: the even half
             if value is not None:
                 xs.append(int(entry.get("global_step", entry["step"])))
                 ys.append(100 * value)

@@ -32,7 +32,7 @@ from benchmark.training.feed import DeviceData, EpochSampler, WeightedSampler
 from benchmark.training.graphs import StepFn, StepGraphs, graphs_supported, make_capturable, portable_state
 from benchmark.metrics import METRIC_NAMES, group_counts, group_metrics
 from benchmark.supervision import no_validation_split
-from benchmark.selection import EVAL_SPLITS
+from benchmark.selection import EVAL_SPLITS, GROUP_SPLIT, read_split
 from datasets.base import BiasedData
 from methods.base import GROUP_SPLITS, Batch, GroupSet, Method, Stage, TrainSet
 
@@ -155,6 +155,8 @@ class Harness:
         level = self.method.supervision  # one of SUPERVISION: checked when the method was registered
         if level == "valid-groups" and "valid" not in self.data.splits:
             raise BenchError(no_validation_split(self.method.name, self.data.info.name))
+        if level == "valid-groups" and GROUP_SPLIT in self.data.splits:
+            return (GROUP_SPLIT,)  # valid_bias both: the group labels of the even half only, as the group-label rules read
         return GROUP_SPLITS[level]
 
     def split_set(self, split: str = "train") -> TrainSet | GroupSet:
@@ -208,6 +210,7 @@ class Harness:
 
     def _keep_if_best(self, stage: Stage, entry: dict[str, Any]) -> None:
         split, metric = stage.keep_best
+        split = read_split(split, metric, entry)  # a group metric of `valid` reads valid_even where there is one
         value = group_metrics(entry[split], self.result.group_total[split], self.result.aligned)[metric]
         if value is None or (self.best is not None and self.best["stage"] == stage.name and value <= self.best["value"]):
             return
