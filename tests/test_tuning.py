@@ -1,5 +1,6 @@
 """The tuning protocol: reproducible, independent search draws; selection across draws by each rule,
 checked against a hand computation; clear errors for a bad search."""
+import json
 import random
 
 import pytest
@@ -149,7 +150,8 @@ def test_a_tuned_table_shows_the_chosen_draw_and_the_defaults_beside_it():
                _fake(0.010, 0, 0.8, 0.40, 0.7, 0.65, draw=1), _fake(0.010, 1, 0.8, 0.30, 0.7, 0.71, draw=1)]
     kept, chosen = tuned_records(records, "val-worst-group")
     cells = tuned_cells(records, chosen, "best-valid-worst-group")
-    cell = cells[("cmnist", 1.0, "lff", "published")]
+    (key, cell), = cells.items()
+    assert key[:5] == ("cmnist", 1.0, "lff", "published", "paper")  # the tuning cell: its dataset options follow
     assert cell.draw == 1 and cell.untuned == pytest.approx([60.0, 62.0]) and cell.changes == "lr=0.01"
     table = build_table(kept, "best-valid-worst-group", tuning=cells)
     row = dict(zip(table.columns, table.rows[0]))
@@ -157,7 +159,7 @@ def test_a_tuned_table_shows_the_chosen_draw_and_the_defaults_beside_it():
     assert "chosen settings: the defaults in 0 of 1 cells; lff (cmnist 1 %): draw 1, lr=0.01." in table.notes
     assert table.numeric.loc[0, "untuned_unbiased_acc_mean"] == pytest.approx(61.0) and table.numeric.loc[0, "untuned_n"] == 2
     picked_defaults = tuned_cells(records, choose(records, "val-accuracy"), "best-valid-accuracy")  # draw 0 wins on overall
-    assert picked_defaults[("cmnist", 1.0, "lff", "published")].changes == "" and "the defaults in 1 of 1 cells." in build_table(
+    assert picked_defaults[key].changes == "" and "the defaults in 1 of 1 cells." in build_table(
         tuned_records(records, "val-accuracy")[0], "best-valid-accuracy", tuning=picked_defaults).notes[-1]
     assert "draw" not in build_table(kept, "best-valid-worst-group").columns  # an untuned table keeps its columns
     from benchmark.reports.tuned import paper_notes
@@ -198,3 +200,50 @@ def test_with_both_validation_halves_the_group_rules_read_the_even_one():
     from benchmark.grid.tuning import caption
 
     assert "best mean valid_even worst-group accuracy" in caption("val-worst-group", choose([record], "val-worst-group"))
+
+
+def _on_data(record, **options):
+    record["job"]["hparams"]["dataset"] = dict(options)
+    record["job"]["id"] += "".join(f"-{k}{v}" for k, v in sorted(options.items()))
+    return record
+
+
+def test_settings_on_different_data_never_compete_and_the_defaults_come_from_the_same_data():
+    from benchmark.reports.tuned import tuned_cells
+
+    even = [_on_data(_fake(0.001, 0, 0.80, 0.30, 0.60, 0.60, draw=0), valid_fraction=0.1, valid_bias="even"),
+            _on_data(_fake(0.010, 0, 0.70, 0.40, 0.70, 0.70, draw=1), valid_fraction=0.1, valid_bias="even")]
+    # a held-out split biased like training scores higher overall accuracy: it must not beat the even split's settings
+    train = [_on_data(_fake(0.100, 0, 0.97, 0.00, 0.50, 0.40, draw=2), valid_fraction=0.1, valid_bias="train")]
+    chosen = choose(even + train, "val-accuracy")
+    assert len(chosen) == 2  # one cell per data
+    by_bias = {json.loads(cell[5])["valid_bias"]: c for cell, c in chosen.items()}
+    assert by_bias["even"].draw == 0 and by_bias["train"].draw == 2 and by_bias["train"].settings == 1
+    cells = tuned_cells(even + train, chosen, "best-valid-accuracy")
+    train_cell = next(c for key, c in cells.items() if json.loads(key[5])["valid_bias"] == "train")
+    assert train_cell.untuned == [] and train_cell.changes is None  # the defaults ran on other data: not its untuned value
+
+
+def test_with_no_seed_common_to_all_settings_each_is_scored_on_the_search_seed():
+    records = [_fake(0.001, 1, 0.99, 0.9, 0.9, 0.9, draw=0), _fake(0.001, 2, 0.99, 0.9, 0.9, 0.9, draw=0),  # defaults: seed 0 failed
+               _fake(0.010, 0, 0.80, 0.4, 0.7, 0.6, draw=1), _fake(0.100, 0, 0.70, 0.3, 0.6, 0.5, draw=2)]
+    picked = next(iter(choose(records, "val-accuracy").values()))
+    assert picked.draw == 1 and picked.seeds == (0,)  # as the tuned run chose from its seed-0 search, not the defaults' seeds 1-2
+
+
+def test_a_cell_whose_search_nothing_could_score_is_not_run_again():
+    from types import SimpleNamespace
+
+    from benchmark.grid.tuning import run_tuned
+
+    jobs = expand_grid(["erm"], ["synthetic"], [0, 1], [1], "quick", search=1)
+    calls = []
+
+    def run(batch):
+        calls.append([j.id for j in batch])
+        return {"done": 0, "elsewhere": 0, "failed": [(j, "boom") for j in batch]}
+
+    summary, final, chosen = run_tuned(jobs, "val-accuracy", run, SimpleNamespace(results=lambda: []))
+    search_ids = {j.id for j in jobs if j.seed == 0}
+    assert chosen == {} and set(calls[0]) == search_ids and not search_ids & set(calls[1])  # the failed search ran once
+    assert search_ids <= {j.id for j in final} and summary["skipped"] == 0

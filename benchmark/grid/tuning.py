@@ -1,10 +1,13 @@
 """Model selection across runs: which stored setting (search draw) of a cell a tuning rule picks.
 
-A cell is (dataset, conflict_pct, method, protocol, budget); its settings are the distinct
-hyperparameter sets stored for it (the draws of a `--search`, the defaults among them). A rule
-scores each setting by a validation (or test) metric at the checkpoint the same rule picks within
-each run, averaged over the seeds every setting of the cell has (the search trials), so that
-re-running the chosen setting with more seeds cannot change the choice; the highest score wins
+A cell is (dataset, conflict_pct, method, protocol, budget, dataset options): settings compete
+only on the same data (a held-out split changes the training images, `valid_bias` the validation
+images the score reads). Its settings are the distinct method hyperparameter sets stored for it
+(the draws of a `--search`, the defaults among them). A rule scores each setting by a validation
+(or test) metric at the checkpoint the same rule picks within each run, averaged over the seeds
+every setting of the cell has (the search trials; where no seed is common to all, the cell's
+first seed, the one `--tuned` searches on), so that re-running the chosen setting with more seeds
+cannot change the choice; the highest score wins
 (ties: the defaults, then the first setting by its hyperparameters). The table then reports the
 chosen setting's test metrics over all its stored seeds.
 
@@ -24,6 +27,7 @@ from typing import Any, Callable
 from benchmark.errors import BenchError
 from benchmark.grid.jobs import canonical, complete_hparams
 from benchmark.protocol import of_job
+from benchmark.reports.data_options import options_of
 from benchmark.selection import CRITERIA, criterion, require_rule
 
 TUNING_RULES: dict[str, str] = {  # rule: the checkpoint rule whose (split, metric) it also scores settings by
@@ -50,8 +54,10 @@ def checkpoint_rule(rule: str) -> str:
     return TUNING_RULES[rule]
 
 
-def cell_of(job: dict[str, Any]) -> tuple[str, float, str, str, str]:
-    return (job["dataset"], float(job["conflict_pct"]), job["method"], of_job(job).label, job["budget"])
+def cell_of(job: dict[str, Any]) -> tuple[str, float, str, str, str, str]:
+    """(dataset, conflict_pct, method, protocol label, budget, dataset options as canonical JSON)."""
+    return (job["dataset"], float(job["conflict_pct"]), job["method"], of_job(job).label, job["budget"],
+            canonical(options_of(job)))
 
 
 def setting_of(job: dict[str, Any]) -> str:
@@ -92,9 +98,11 @@ def choose(records: list[dict[str, Any]], rule: str) -> dict[tuple, Choice]:
     chosen: dict[tuple, Choice] = {}
     for cell, settings in cells.items():
         common = set.intersection(*({int(r["job"]["seed"]) for r in recs} for recs in settings.values()))
+        if not common:  # e.g. the defaults' search run failed: score every setting on the search seed alone
+            common = {min(int(r["job"]["seed"]) for recs in settings.values() for r in recs)}
         ranked = []
         for setting, recs in settings.items():
-            used = [r for r in recs if not common or int(r["job"]["seed"]) in common]
+            used = [r for r in recs if int(r["job"]["seed"]) in common]
             scored = [score(r, rule) for r in used]
             values = [v for v, _ in scored]
             if not values or any(v is None for v in values):
@@ -174,9 +182,9 @@ def run_tuned(jobs: list[Any], rule: str, run: Callable[[list[Any]], dict[str, A
     ids = {j.id for j in search}
     chosen = choose([r for r in store.results() if r["job"]["id"] in ids], rule)
     final = [j for j in jobs if (c := chosen.get(cell_of(j.describe()))) is not None and setting_of(j.describe()) == c.setting]
-    final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells whose search failed: their gaps show
     extra = [j for j in defaults_jobs(jobs) if j.id not in {f.id for f in final}]
     ran = run(final + extra)
+    final += [j for j in search if cell_of(j.describe()) not in chosen]  # cells nothing could score: their gaps show, not rerun
     total = len({j.id for j in search} | {j.id for j in final + extra})
     summary = {"total": total, "done": searched["done"] + ran["done"], "elsewhere": searched["elsewhere"] + ran["elsewhere"],
                "failed": searched["failed"] + [f for f in ran["failed"] if f[0].id not in ids]}

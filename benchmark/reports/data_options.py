@@ -4,9 +4,11 @@ say so, or it reads as comparable with runs on the whole training split."""
 from __future__ import annotations
 
 import inspect
+from functools import lru_cache
 from typing import Any
 
 
+@lru_cache(maxsize=None)
 def _loader_defaults(dataset: str) -> dict[str, Any]:
     from benchmark.imports import project_packages
 
@@ -15,6 +17,12 @@ def _loader_defaults(dataset: str) -> dict[str, Any]:
         return {}
     params = inspect.signature(entry.loader).parameters
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def options_of(job: dict[str, Any]) -> dict[str, Any]:
+    """A stored job's dataset options, each one it does not set at its loader's default (so a run
+    stored before an option existed compares equal with one that sets it to the default)."""
+    return {**_loader_defaults(job["dataset"]), **(job["hparams"].get("dataset") or {})}
 
 
 def changed_options(job: dict[str, Any]) -> dict[str, Any]:

@@ -415,9 +415,10 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
     if tuned:
         from benchmark.grid.tuning import caption, cell_of, checkpoint_rule, tuned_records
 
-        cells = {cell_of(job.describe()) for job in jobs}
-        every = [r for r in records.values() if cell_of(r["job"]) in cells]
+        cells = {cell_of(job.describe())[:5] for job in jobs}  # any dataset options: the note names them
+        every = [r for r in records.values() if cell_of(r["job"])[:5] in cells]
         kept, chosen = tuned_records(every, tuned)
+        _one_search_per_cell(chosen, results_dir)
         jobs = [Job(r["job"]["method"], r["job"]["dataset"], float(r["job"]["conflict_pct"]), int(r["job"]["seed"]),
                     r["job"]["budget"], canonical(r["job"]["hparams"]), r["job"].get("draw")) for r in kept]
         records, status = {job.id: r for job, r in zip(jobs, kept)}, {}
@@ -427,6 +428,19 @@ def paper_table_text(name: str, results_dir: str | Path, fmt: str = "table", rul
         table.notes = table.notes + paper_notes(every, kept, chosen, rule)
     add_record_notes(table, [records[j.id] for j in jobs if j.id in records], rule)
     return render_paper(table, regenerate(table, jobs, records, status, rule), fmt, rule)
+
+
+def _one_search_per_cell(chosen: dict[tuple, Any], results_dir: str | Path) -> None:
+    """A paper cell shows one tuned setting: refuse a store whose searches of one cell ran on different data."""
+    from benchmark.reports.tuned import cell_names
+
+    by_cell: dict[tuple, list[tuple]] = {}
+    for key in chosen:
+        by_cell.setdefault(key[:5], []).append(key)
+    for keys in by_cell.values():
+        if len(keys) > 1:
+            raise BenchError(f"{results_dir} holds searches of one paper cell on different data: "
+                             + "; ".join(cell_names(keys).values()) + ". Keep each in its own --results-dir")
 
 
 def add_record_notes(table: PaperTable, records: list[dict[str, Any]], rule: str | None = None) -> None:

@@ -24,6 +24,7 @@ from benchmark.protocol import caption as protocol_caption
 from benchmark.protocol import network_text, of_job
 from benchmark.selection import RULE_CAPTIONS, require_rule
 from benchmark.reports.data_options import note as data_options_note
+from benchmark.reports.data_options import options_of
 from benchmark.reports.labels import flatten, value_text
 from benchmark.reports.outliers import device_text
 from benchmark.reports.outliers import note as outliers_note
@@ -52,7 +53,7 @@ def frame(records: list[dict[str, Any]], rule: str, split: str = "test") -> pd.D
         row = {
             "dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
             "supervision": of_record(rec), "protocol": of_job(job).label, "network": network_text(job), "seed": job["seed"],
-            "budget": job["budget"],
+            "budget": job["budget"], "data": canonical(options_of(job)),
             "hparams": hparams_key(job), "is_default": is_default_run(job),
             "draw": job.get("draw"),
             **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
@@ -79,7 +80,7 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
                 labels[index] = f"draw {draws[h]}" + (" (defaults)" if draws[h] == 0 else "")
             continue
         budgets = dict(zip(group["hparams"], group["budget"]))
-        flat = {h: flatten(json.loads(h)) for h in budgets}
+        flat = {h: flatten(_with_data_defaults(json.loads(h), group["dataset"].iloc[0])) for h in budgets}
         keys: set[str] = set()
         for budget in set(budgets.values()):
             same = [flat[h] for h, b in budgets.items() if b == budget]
@@ -91,6 +92,12 @@ def variant_labels(df: pd.DataFrame) -> pd.Series:
             parts += [value_text(method, k.split(".", 1)[1], flat[h].get(k)) for k in sorted(keys)]
             labels[index] = ", ".join(parts) + (" (default)" if several and h in defaults and parts else "")
     return labels
+
+
+def _with_data_defaults(hparams: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """Hyperparameters with each dataset option they do not set at its loader's default (a run stored
+    before `valid_bias` existed reads valid_bias=even, not none)."""
+    return {**hparams, "dataset": options_of({"dataset": dataset, "hparams": hparams})}
 
 
 def search_draws(group: pd.DataFrame) -> dict[str, int] | None:
@@ -207,7 +214,7 @@ def build_table(records: list[dict[str, Any]], rule: str = "last", split: str = 
         spent = {k: float(g[k].mean()) if n else math.nan for k in COMPUTE_COLUMNS.values()}
         if compute:
             row += [_compute_cell(k, spent[k]) for k in COMPUTE_COLUMNS.values()]
-        tuned_cell = tuning.get((dataset, pct, method, table_protocol)) if tuning is not None else None
+        tuned_cell = tuning.get((dataset, pct, method, table_protocol, g["budget"].iloc[0], g["data"].iloc[0])) if tuning and n else None
         if tuning is not None:
             row += cells_text(tuned_cell, stat["unbiased_acc"][0])
         pub = paper.get((dataset, method, pct, "unbiased_acc"))
