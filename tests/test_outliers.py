@@ -30,3 +30,11 @@ def test_rows_of_fewer_than_three_runs_are_not_judged():
     line = _outlier_line(build_table(records, "last"))
     assert line.endswith("0 of 3 (0 of 3 on AMD EPYC).")  # lff's two runs are 70 points apart, but which one failed?
     assert _outlier_line(build_table(records[:2], "last")) == ""  # nothing to judge: no line
+
+
+def test_a_paper_tables_runs_give_the_same_line():
+    from benchmark.reports.outliers import note, runs_frame
+
+    records = [_record("lff", 0, 0.50, "NVIDIA H100"), _record("lff", 1, 0.91, "AMD EPYC"), _record("lff", 2, 0.92, "AMD EPYC")]
+    assert note(runs_frame(records, "last")) == _outlier_line(build_table(records, "last"))
+    assert "lff cmnist 1 % seed 0: 50.00 (median 91.00; NVIDIA H100)" in note(runs_frame(records, "last"))

@@ -9,6 +9,7 @@ median is their mean and "below the median" says nothing about which one failed.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -23,6 +24,20 @@ def device_text(record: dict[str, Any]) -> str:
     """What a stored run trained on, in words: the device's name where the result recorded one."""
     env = record.get("environment") or {}
     return str(env.get("device_name") or env.get("device") or "unknown device")
+
+
+def runs_frame(records: list[dict[str, Any]], rule: str) -> pd.DataFrame:
+    """The columns `note` reads, one row per record (test unbiased accuracy at checkpoint `rule`), for
+    tables whose rows are one setting each (a paper table)."""
+    from benchmark.selection import require_rule
+
+    rows = []
+    for rec in records:
+        job, value = rec["job"], require_rule(rec, rule)["test"]["unbiased_acc"]
+        rows.append({"dataset": job["dataset"], "conflict_pct": float(job["conflict_pct"]), "method": job["method"],
+                     "variant": "", "seed": job["seed"], "device": device_text(rec),
+                     "unbiased_acc": math.nan if value is None else 100 * float(value)})
+    return pd.DataFrame(rows)
 
 
 def outlier_runs(df: pd.DataFrame, points: float = POINTS, metric: str = "unbiased_acc") -> pd.DataFrame:

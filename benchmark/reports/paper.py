@@ -449,11 +449,11 @@ def add_record_notes(table: PaperTable, records: list[dict[str, Any]], rule: str
     `rule` (the table's own when None; benchmark/reports/outliers.py)."""
     from benchmark.reports.data_options import note
     from benchmark.reports.outliers import note as outliers_note
-    from benchmark.reports.report import frame
+    from benchmark.reports.outliers import runs_frame
 
     lines = [note(records)]
     if records:
-        lines.append(outliers_note(frame(records, rule or table.selection).assign(variant="")))
+        lines.append(outliers_note(runs_frame(records, rule or table.selection)))
     table.notes = table.notes + [line for line in lines if line]
 
 
