@@ -195,9 +195,10 @@ class Results:
     def frame(self, selection: str = "last", split: str = "test", groups: bool = False, curves: bool = False) -> pd.DataFrame:
         """One row per job: identity (id, method, dataset, conflict_pct, seed, budget, protocol, backbone,
         supervision, draw), every method hyperparameter as `hp.<key>` and dataset option as
-        `data.<option>`, the metrics in percent at `selection` on `split`, sparsity, compute. `groups`
+        `data.<option>`, the metrics in percent at `selection` on `split`, sparsity, compute, the device it ran on. `groups`
         adds per-group accuracies (list, row-major over (target, bias)); `curves` the evaluation curve. Runs
         without `split` (no validation split held out) have NaN metrics; none with it is an error."""
+        from benchmark.reports.outliers import device_text
         from benchmark.reports.report import flatten
 
         rows, with_split = [], 0
@@ -214,7 +215,7 @@ class Results:
                    **{f"data.{k}": v for k, v in flatten(job["hparams"].get("dataset", {})).items()},
                    **{name: (100 * m[name] if m[name] is not None else math.nan) for name in METRIC_NAMES},
                    "sparsity": 100 * rec["sparsity"]["overall"] if rec.get("sparsity") else math.nan,
-                   "wall_seconds": rec.get("wall_seconds", math.nan), **totals(rec)}
+                   "wall_seconds": rec.get("wall_seconds", math.nan), **totals(rec), "device": device_text(rec)}
             if groups:
                 row["group_acc"] = [None if a is None else 100 * a for a in m.get("group_acc", [])]
             if curves:

@@ -34,7 +34,8 @@ def test_run_load_and_a_tidy_frame(tmp_path):
     df = res.frame(groups=True, curves=True)
     assert len(df) == 4 and sorted(df["hp.optimizer.lr"].unique()) == [0.001, 0.003]
     assert {"method", "dataset", "conflict_pct", "seed", "protocol", "supervision", "unbiased_acc", "worst_group_acc",
-            "steps", "data.train_size"} <= set(df.columns)
+            "steps", "data.train_size", "device"} <= set(df.columns)
+    assert not df["device"].eq("unknown device").any()  # each run's device name, as its result recorded it
     assert df["unbiased_acc"].between(0, 100).all() and (df["steps"] == 30).all()
     assert len(df["group_acc"].iloc[0]) == 16 and df["curve"].iloc[0][-1]["stage"] == "train"
     assert "optimizer.lr=0.001 (default)" in res.table()
