@@ -35,13 +35,15 @@ def write(folder, name, cfg):
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
 
 
-def fake_results(table, root):
-    """Stored records for the table's jobs, complete enough for tables and figures."""
+def fake_results(table, root, stored=None):
+    """Stored records for the table's jobs, complete enough for tables and figures. `stored`:
+    (method, seed, conflict %) -> (unbiased, conflicting), instead of STORED at every ratio."""
     store = Store(root)
     for job in paper.paper_jobs(table):
-        if (job.method, job.seed) not in STORED:
+        key = (job.method, job.seed) if stored is None else (job.method, job.seed, job.conflict_pct)
+        if key not in (STORED if stored is None else stored):
             continue
-        unbiased, conflicting = (v / 100 for v in STORED[(job.method, job.seed)])
+        unbiased, conflicting = (v / 100 for v in (STORED if stored is None else stored)[key])
         test = {"unbiased_acc": unbiased, "conflicting_acc": conflicting, "worst_group_acc": conflicting, "aligned_acc": 0.9,
                 "overall_acc": 0.8, "group_acc": [0.9, conflicting, conflicting, 0.9]}
         store.write_result(job, {"job": job.describe(), "status": "done", "metrics": {"last": {"test": test}},
@@ -81,6 +83,20 @@ def test_a_bad_paper_config_is_one_clear_error(paper_dir, change, message):
         paper.load_paper("nope")
 
 
+def test_the_average_rank_reads_only_the_columns_every_row_has(paper_dir, tmp_path):
+    cfg = {**TINY, "columns": [{"dataset": "synthetic", "conflict_pct": 1}, {"dataset": "synthetic", "conflict_pct": 5}],
+           "rows": {"erm": {"published": [55.0, 60.0]}, "lff": {"published": [71.5, 75.0]}}}
+    write(paper_dir, "gap", cfg)
+    # lff ran at 1 % only: averaged over its own columns erm would get (2 + 1) / 2 = 1.5 from a column lff never ran
+    stored = {("erm", s, pct): (50.0 + s + pct, 30.0) for s in (0, 1) for pct in (1, 5)}
+    stored |= {("lff", s, 1): (70.0 + s, 60.0) for s in (0, 1)}
+    fake_results(paper.load_paper("gap"), tmp_path / "res", stored)
+    lines = paper.paper_table_text("gap", tmp_path / "res", "markdown").splitlines()
+    assert lines[4].startswith("| erm |") and lines[4].endswith("| 2.00 |")
+    assert lines[5].startswith("| lff |") and lines[5].endswith("| 1.00 |")
+    assert any("every row with results has one (1 of 2: synthetic 1%)" in line for line in lines)
+
+
 def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_path):
     write(paper_dir, "tiny", TINY)
     fake_results(paper.load_paper("tiny"), tmp_path / "res")
@@ -102,8 +118,8 @@ def test_table_layout_and_deltas_match_the_hand_written_table(paper_dir, tmp_pat
         "- ‡ = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); 0 of 1 cells with a published ± std "
         "on the same dataset are within it; 2 more have a published mean only or another dataset's number (not judged)",
         f"- {INTERVAL_NOTE}",
-        f"- {TEST_NOTE.replace('of its block', 'of its column')}; avg rank = a row's mean over the columns where it has results "
-        "of its rank among the rows with results there",
+        f"- {TEST_NOTE.replace('of its block', 'of its column')}; avg rank = a row's mean rank over the columns where every "
+        "row with results has one (2 of 2: all)",
         f"- {SUPERVISION_NOTE}",
     ])
     assert text == expected

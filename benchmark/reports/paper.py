@@ -279,15 +279,34 @@ def note_lines(table: PaperTable, cells: dict[tuple[str, int], Cell], flag: str)
                      "methods): " + "; ".join(f"{d}: " + ", ".join(f"{net or '?'} ({' '.join(ms)})" for net, ms in sorted(n.items()))
                                               for d, n in mixed.items()))
     notes.append(f"{flag} = our mean lies beyond the paper's ± std (a gap to the paper, not a ranking); " + summary(table, cells))
-    notes += [INTERVAL_NOTE, TEST_NOTE.replace("of its block", "of its column") + "; avg rank = a row's mean over the columns where it has results of its rank among the rows with results there"]
+    notes += [INTERVAL_NOTE, TEST_NOTE.replace("of its block", "of its column") + "; " + rank_note(table, cells)]
     return notes + [SUPERVISION_NOTE] + table.notes
+
+
+def ranked_columns(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> list[int]:
+    """The columns the average rank reads: those where every row with any result has one, so that
+    each ranked row is ranked on the same columns (a row missing a column would otherwise be
+    averaged over the columns it happens to have)."""
+    ran = {m for (m, _), c in cells.items() if c.n}
+    if len(ran) < 2:
+        return []
+    return [j for j in range(len(table.columns)) if all(cells[(m, j)].n for m in ran)]
+
+
+def rank_note(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
+    columns = ranked_columns(table, cells)
+    if not columns:
+        return "avg rank: none (no column has a result for every row with results)"
+    names = "all" if len(columns) == len(table.columns) else ", ".join(table.columns[j].label for j in columns)
+    return (f"avg rank = a row's mean rank over the columns where every row with results has one "
+            f"({len(columns)} of {len(table.columns)}: {names})")
 
 
 def column_marks(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> tuple[dict[tuple[str, int], set[str]], dict[str, float]]:
     """Per column the best method and those not distinguishable from it, the beyond-spread cells,
-    and each method's average rank over the columns (benchmark/reports/stats.py)."""
+    and each method's average rank over `ranked_columns` (benchmark/reports/stats.py)."""
     marks: dict[tuple[str, int], set[str]] = {key: set() for key in cells}
-    means = []
+    means, ranked = [], set(ranked_columns(table, cells))
     for j in range(len(table.columns)):
         column = {m: cells[(m, j)] for m in table.rows}
         best, ties = best_and_ties({m: c.values for m, c in column.items() if c.values})
@@ -295,7 +314,8 @@ def column_marks(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> tuple
             marks[(best, j)].add("best")
         for m in ties:
             marks[(m, j)].add("tie")
-        means.append({m: c.mean for m, c in column.items() if c.n})
+        if j in ranked:
+            means.append({m: c.mean for m, c in column.items() if c.n})
     for key, cell in cells.items():
         if cell.beyond_spread:
             marks[key].add("beyond")
