@@ -38,12 +38,12 @@ def write(folder, name, cfg):
 def fake_results(table, root, stored=None):
     """Stored records for the table's jobs, complete enough for tables and figures. `stored`:
     (method, seed, conflict %) -> (unbiased, conflicting), instead of STORED at every ratio."""
-    store = Store(root)
+    store, values = Store(root), STORED if stored is None else stored
     for job in paper.paper_jobs(table):
         key = (job.method, job.seed) if stored is None else (job.method, job.seed, job.conflict_pct)
-        if key not in (STORED if stored is None else stored):
+        if key not in values:
             continue
-        unbiased, conflicting = (v / 100 for v in (STORED if stored is None else stored)[key])
+        unbiased, conflicting = (v / 100 for v in values[key])
         test = {"unbiased_acc": unbiased, "conflicting_acc": conflicting, "worst_group_acc": conflicting, "aligned_acc": 0.9,
                 "overall_acc": 0.8, "group_acc": [0.9, conflicting, conflicting, 0.9]}
         store.write_result(job, {"job": job.describe(), "status": "done", "metrics": {"last": {"test": test}},

@@ -294,6 +294,7 @@ def ranked_columns(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> lis
 
 
 def rank_note(table: PaperTable, cells: dict[tuple[str, int], Cell]) -> str:
+    """The note line that says which columns the average rank read."""
     columns = ranked_columns(table, cells)
     if not columns:
         return "avg rank: none (no column has a result for every row with results)"
